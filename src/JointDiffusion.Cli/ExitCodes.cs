@@ -1,0 +1,14 @@
+namespace JointDiffusion.Cli;
+
+/// <summary>The CLI's exit-code contract.</summary>
+internal static class ExitCodes
+{
+    /// <summary>The command did what was asked.</summary>
+    public const int Success = 0;
+
+    /// <summary>The command failed while running (bad file, missing device, numerical failure).</summary>
+    public const int Failure = 1;
+
+    /// <summary>The command line itself was wrong (unknown option, bad value).</summary>
+    public const int Usage = 2;
+}

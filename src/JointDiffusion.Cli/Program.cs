@@ -1,0 +1,3 @@
+using JointDiffusion.Cli;
+
+return CliApp.Run(args, Console.Out, Console.Error);

@@ -1,0 +1,593 @@
+using JointDiffusion.Gpu.Tensors;
+
+namespace JointDiffusion.Gpu.Backends;
+
+/// <summary>
+/// The op interface every backend implements: NCHW float32 tensors, the NCSNv2 ops forward and backward,
+/// elementwise ops, reductions and counter-based Gaussian noise. Public methods check shapes and throw an
+/// <see cref="ArgumentException"/> that names the problem; the backend-specific <c>…Core</c> methods can
+/// then index without checks.
+/// </summary>
+/// <remarks>
+/// Ops write into caller-provided outputs (destination passing) so that a loop reusing its tensors does not
+/// allocate. Backward ops take <c>accumulate</c>: <c>false</c> overwrites the gradient, <c>true</c> adds to it.
+/// Ops may run asynchronously on a device; <see cref="Download"/> and <see cref="Synchronize"/> wait.
+/// </remarks>
+public abstract class ComputeBackend : IDisposable
+{
+    private TensorPool? _pool;
+
+    /// <summary>Short name, e.g. "cpu" or "cuda".</summary>
+    public abstract string Name { get; }
+
+    /// <summary>Human-readable description of the device.</summary>
+    public abstract string Description { get; }
+
+    /// <summary>The kind of device this backend runs on.</summary>
+    public abstract DeviceKind Kind { get; }
+
+    /// <summary>The storage pool of this backend.</summary>
+    public TensorPool Pool => _pool ??= new TensorPool(CreateStorage);
+
+    /// <summary>Creates fresh device storage of <paramref name="length"/> floats (contents undefined).</summary>
+    protected abstract DeviceStorage CreateStorage(int length);
+
+    // ---------------------------------------------------------------- memory
+
+    /// <summary>Allocates a tensor from the pool. Its contents are undefined.</summary>
+    public Tensor Allocate(Shape shape) => new(this, shape, Pool.Rent(shape.Length));
+
+    /// <summary>Allocates a tensor from the pool, filled with zeros.</summary>
+    public Tensor Zeros(Shape shape)
+    {
+        var t = Allocate(shape);
+        Fill(t, 0f);
+        return t;
+    }
+
+    /// <summary>Allocates a tensor and copies host data into it.</summary>
+    public Tensor FromHost(ReadOnlySpan<float> data, Shape shape)
+    {
+        if (data.Length != shape.Length)
+        {
+            throw new ArgumentException($"Host data has {data.Length} values but shape {shape} needs {shape.Length}.", nameof(data));
+        }
+
+        var t = Allocate(shape);
+        Upload(data, t);
+        return t;
+    }
+
+    /// <summary>Copies host data into a tensor of the same length.</summary>
+    public void Upload(ReadOnlySpan<float> source, Tensor destination)
+    {
+        CheckOwned(destination, nameof(destination));
+        if (source.Length != destination.Length)
+        {
+            throw new ArgumentException($"Host data has {source.Length} values but {destination} needs {destination.Length}.", nameof(source));
+        }
+
+        UploadCore(source, destination);
+    }
+
+    /// <summary>Copies a tensor to host memory of the same length (waits for pending work).</summary>
+    public void Download(Tensor source, Span<float> destination)
+    {
+        CheckOwned(source, nameof(source));
+        if (destination.Length != source.Length)
+        {
+            throw new ArgumentException($"Host buffer has {destination.Length} values but {source} has {source.Length}.", nameof(destination));
+        }
+
+        DownloadCore(source, destination);
+    }
+
+    /// <summary>Waits until all queued work on the device has finished.</summary>
+    public abstract void Synchronize();
+
+    /// <summary>Copies host data into device storage.</summary>
+    protected abstract void UploadCore(ReadOnlySpan<float> source, Tensor destination);
+
+    /// <summary>Copies device storage to host memory.</summary>
+    protected abstract void DownloadCore(Tensor source, Span<float> destination);
+
+    // ---------------------------------------------------------------- convolution
+
+    /// <summary>
+    /// y = conv2d(x, w) + b, stride 1. x [N,Cin,H,W], w [Cout,Cin,K,K], b [Cout] or null,
+    /// y [N,Cout,Ho,Wo] with Ho = spec.OutputSize(H, K).
+    /// </summary>
+    public void Conv2dForward(Tensor x, Tensor w, Tensor? b, Tensor y, Conv2dSpec spec)
+    {
+        CheckConv(x, w, b, y, spec);
+        Conv2dForwardCore(x, w, b, y, spec);
+    }
+
+    /// <summary>Gradient with respect to the input: dx (+)= conv2dᵀ(dy, w). Shapes as in <see cref="Conv2dForward"/>.</summary>
+    public void Conv2dBackwardData(Tensor dy, Tensor w, Tensor dx, Conv2dSpec spec, bool accumulate)
+    {
+        CheckConv(dx, w, null, dy, spec);
+        Conv2dBackwardDataCore(dy, w, dx, spec, accumulate);
+    }
+
+    /// <summary>
+    /// Gradients with respect to the weights and bias: dw (+)= Σ_{n,h,w} dy ⊗ patches(x), db (+)= Σ_{n,h,w} dy.
+    /// Either output may be null to skip it.
+    /// </summary>
+    public void Conv2dBackwardWeight(Tensor x, Tensor dy, Tensor? dw, Tensor? db, Conv2dSpec spec, bool accumulate)
+    {
+        if (dw is not null)
+        {
+            CheckConv(x, dw, db, dy, spec);
+        }
+        else if (db is not null)
+        {
+            CheckNchw(dy, nameof(dy));
+            CheckOwned(db, nameof(db));
+            if (db.Shape != new Shape(dy.Shape.C))
+            {
+                throw new ArgumentException($"Bias gradient {db.Shape} does not match the {dy.Shape.C} output channels of dy {dy.Shape}.", nameof(db));
+            }
+        }
+
+        if (dw is null && db is null)
+        {
+            return;
+        }
+
+        Conv2dBackwardWeightCore(x, dy, dw, db, spec, accumulate);
+    }
+
+    /// <summary>Backend conv forward; shapes are checked.</summary>
+    protected abstract void Conv2dForwardCore(Tensor x, Tensor w, Tensor? b, Tensor y, Conv2dSpec spec);
+
+    /// <summary>Backend conv backward-data; shapes are checked.</summary>
+    protected abstract void Conv2dBackwardDataCore(Tensor dy, Tensor w, Tensor dx, Conv2dSpec spec, bool accumulate);
+
+    /// <summary>Backend conv backward-weight; shapes are checked, at least one output is non-null.</summary>
+    protected abstract void Conv2dBackwardWeightCore(Tensor x, Tensor dy, Tensor? dw, Tensor? db, Conv2dSpec spec, bool accumulate);
+
+    // ---------------------------------------------------------------- InstanceNorm++
+
+    /// <summary>
+    /// InstanceNorm2dPlus (NCSNv2's unconditional "InstanceNorm++"): per sample b and channel c,
+    /// y = γ_c·((x − μ_c)/√(s²_c+ε) + α_c·(μ_c − m)/√(v+ε)) + β_c, with v the unbiased variance of the channel
+    /// means. x, y [N,C,H,W] (C ≥ 2); alpha, gamma, beta [C]; stats [N, 2C+2] receives what the backward needs
+    /// (<see cref="InstanceNormStats"/>).
+    /// </summary>
+    public void InstanceNorm2dPlus(Tensor x, Tensor alpha, Tensor gamma, Tensor beta, Tensor y, Tensor stats)
+    {
+        CheckInstanceNorm(x, alpha, gamma, beta, stats);
+        CheckSame(x, y, nameof(y));
+        InstanceNorm2dPlusCore(x, alpha, gamma, beta, y, stats);
+    }
+
+    /// <summary>
+    /// Backward of <see cref="InstanceNorm2dPlus"/> from the saved stats. dx, dalpha, dgamma, dbeta may each
+    /// be null to skip them; the parameter gradients are summed over the batch.
+    /// </summary>
+    public void InstanceNorm2dPlusBackward(Tensor x, Tensor dy, Tensor alpha, Tensor gamma, Tensor stats,
+        Tensor? dx, Tensor? dalpha, Tensor? dgamma, Tensor? dbeta, bool accumulate)
+    {
+        CheckInstanceNorm(x, alpha, gamma, gamma, stats);
+        CheckSame(x, dy, nameof(dy));
+        if (dx is not null)
+        {
+            CheckSame(x, dx, nameof(dx));
+        }
+
+        foreach (var (t, name) in new[] { (dalpha, nameof(dalpha)), (dgamma, nameof(dgamma)), (dbeta, nameof(dbeta)) })
+        {
+            if (t is not null)
+            {
+                CheckVector(t, x.Shape.C, name, "channels of x");
+            }
+        }
+
+        if (dx is null && dalpha is null && dgamma is null && dbeta is null)
+        {
+            return;
+        }
+
+        InstanceNorm2dPlusBackwardCore(x, dy, alpha, gamma, stats, dx, dalpha, dgamma, dbeta, accumulate);
+    }
+
+    /// <summary>Backend InstanceNorm++ forward; shapes are checked.</summary>
+    protected abstract void InstanceNorm2dPlusCore(Tensor x, Tensor alpha, Tensor gamma, Tensor beta, Tensor y, Tensor stats);
+
+    /// <summary>Backend InstanceNorm++ backward; shapes are checked, at least one output is non-null.</summary>
+    protected abstract void InstanceNorm2dPlusBackwardCore(Tensor x, Tensor dy, Tensor alpha, Tensor gamma, Tensor stats,
+        Tensor? dx, Tensor? dalpha, Tensor? dgamma, Tensor? dbeta, bool accumulate);
+
+    // ---------------------------------------------------------------- activations and pools
+
+    /// <summary>y = ELU(x) = x if x &gt; 0 else exp(x) − 1. Any shape; y may be x.</summary>
+    public void Elu(Tensor x, Tensor y)
+    {
+        CheckSame(x, y, nameof(y));
+        EluCore(x, y);
+    }
+
+    /// <summary>dx (+)= dy · ELU'(x), with ELU'(x) = 1 for x &gt; 0 else exp(x).</summary>
+    public void EluBackward(Tensor x, Tensor dy, Tensor dx, bool accumulate)
+    {
+        CheckSame(x, dy, nameof(dy));
+        CheckSame(x, dx, nameof(dx));
+        EluBackwardCore(x, dy, dx, accumulate);
+    }
+
+    /// <summary>Backend ELU.</summary>
+    protected abstract void EluCore(Tensor x, Tensor y);
+
+    /// <summary>Backend ELU backward.</summary>
+    protected abstract void EluBackwardCore(Tensor x, Tensor dy, Tensor dx, bool accumulate);
+
+    /// <summary>2×2 mean pool: x [N,C,H,W] with even H, W; y [N,C,H/2,W/2].</summary>
+    public void MeanPool2x2(Tensor x, Tensor y)
+    {
+        CheckMeanPool(x, y);
+        MeanPool2x2Core(x, y);
+    }
+
+    /// <summary>dx (+)= dy/4 spread over each 2×2 window.</summary>
+    public void MeanPool2x2Backward(Tensor dy, Tensor dx, bool accumulate)
+    {
+        CheckMeanPool(dx, dy);
+        MeanPool2x2BackwardCore(dy, dx, accumulate);
+    }
+
+    /// <summary>Backend mean pool.</summary>
+    protected abstract void MeanPool2x2Core(Tensor x, Tensor y);
+
+    /// <summary>Backend mean pool backward.</summary>
+    protected abstract void MeanPool2x2BackwardCore(Tensor dy, Tensor dx, bool accumulate);
+
+    /// <summary>
+    /// Max pool, stride 1, odd <paramref name="kernel"/>, padding kernel/2 with −∞ (output size = input size).
+    /// Ties go to the first maximum in row-major window order, as in PyTorch.
+    /// </summary>
+    public void MaxPool2d(Tensor x, Tensor y, int kernel)
+    {
+        CheckMaxPool(x, y, kernel);
+        MaxPool2dCore(x, y, kernel);
+    }
+
+    /// <summary>dx (+)= the gradient of dy routed to each window's (first) maximum.</summary>
+    public void MaxPool2dBackward(Tensor x, Tensor dy, Tensor dx, int kernel, bool accumulate)
+    {
+        CheckMaxPool(x, dy, kernel);
+        CheckSame(x, dx, nameof(dx));
+        MaxPool2dBackwardCore(x, dy, dx, kernel, accumulate);
+    }
+
+    /// <summary>Backend max pool.</summary>
+    protected abstract void MaxPool2dCore(Tensor x, Tensor y, int kernel);
+
+    /// <summary>Backend max pool backward.</summary>
+    protected abstract void MaxPool2dBackwardCore(Tensor x, Tensor dy, Tensor dx, int kernel, bool accumulate);
+
+    /// <summary>
+    /// Bilinear resize with align_corners = true from x [N,C,H,W] to y [N,C,H',W'] (source coordinate
+    /// dst·(in−1)/(out−1); 0 when out = 1).
+    /// </summary>
+    public void BilinearResize(Tensor x, Tensor y)
+    {
+        CheckResize(x, y);
+        BilinearResizeCore(x, y);
+    }
+
+    /// <summary>Adjoint of <see cref="BilinearResize"/>: dx (+)= resizeᵀ(dy).</summary>
+    public void BilinearResizeBackward(Tensor dy, Tensor dx, bool accumulate)
+    {
+        CheckResize(dx, dy);
+        BilinearResizeBackwardCore(dy, dx, accumulate);
+    }
+
+    /// <summary>Backend bilinear resize.</summary>
+    protected abstract void BilinearResizeCore(Tensor x, Tensor y);
+
+    /// <summary>Backend bilinear resize backward.</summary>
+    protected abstract void BilinearResizeBackwardCore(Tensor dy, Tensor dx, bool accumulate);
+
+    // ---------------------------------------------------------------- elementwise
+
+    /// <summary>y = value everywhere.</summary>
+    public void Fill(Tensor y, float value)
+    {
+        CheckOwned(y, nameof(y));
+        FillCore(y, value);
+    }
+
+    /// <summary>y = x (same shape).</summary>
+    public void Copy(Tensor x, Tensor y)
+    {
+        CheckSame(x, y, nameof(y));
+        CopyCore(x, y);
+    }
+
+    /// <summary>y = a + b (same shapes; y may alias a or b).</summary>
+    public void Add(Tensor a, Tensor b, Tensor y)
+    {
+        CheckSame(a, b, nameof(b));
+        CheckSame(a, y, nameof(y));
+        AddCore(a, b, y);
+    }
+
+    /// <summary>y = scale·x + shift (y may be x). With shift 0 this is a plain scale; the NCSNv2 input map is (2, −1).</summary>
+    public void Affine(Tensor x, float scale, float shift, Tensor y)
+    {
+        CheckSame(x, y, nameof(y));
+        AffineCore(x, scale, shift, y);
+    }
+
+    /// <summary>y = alpha·x (y may be x).</summary>
+    public void Scale(Tensor x, float alpha, Tensor y) => Affine(x, alpha, 0f, y);
+
+    /// <summary>y += alpha·x.</summary>
+    public void Axpy(float alpha, Tensor x, Tensor y)
+    {
+        CheckSame(x, y, nameof(y));
+        AxpyCore(alpha, x, y);
+    }
+
+    /// <summary>y[n] = s[n]·x[n] for each batch item n: x, y [N,...], s [N] (y may be x).</summary>
+    public void ScalePerSample(Tensor x, Tensor s, Tensor y)
+    {
+        CheckSame(x, y, nameof(y));
+        CheckVector(s, x.Shape.N, nameof(s), "batch items of x");
+        ScalePerSampleCore(x, s, y);
+    }
+
+    /// <summary>y[n] += alpha·s[n]·x[n] for each batch item n: x, y [N,...], s [N].</summary>
+    public void AxpyPerSample(float alpha, Tensor s, Tensor x, Tensor y)
+    {
+        CheckSame(x, y, nameof(y));
+        CheckVector(s, x.Shape.N, nameof(s), "batch items of x");
+        AxpyPerSampleCore(alpha, s, x, y);
+    }
+
+    /// <summary>Backend fill.</summary>
+    protected abstract void FillCore(Tensor y, float value);
+
+    /// <summary>Backend copy.</summary>
+    protected abstract void CopyCore(Tensor x, Tensor y);
+
+    /// <summary>Backend add.</summary>
+    protected abstract void AddCore(Tensor a, Tensor b, Tensor y);
+
+    /// <summary>Backend affine map.</summary>
+    protected abstract void AffineCore(Tensor x, float scale, float shift, Tensor y);
+
+    /// <summary>Backend axpy.</summary>
+    protected abstract void AxpyCore(float alpha, Tensor x, Tensor y);
+
+    /// <summary>Backend per-sample scale.</summary>
+    protected abstract void ScalePerSampleCore(Tensor x, Tensor s, Tensor y);
+
+    /// <summary>Backend per-sample axpy.</summary>
+    protected abstract void AxpyPerSampleCore(float alpha, Tensor s, Tensor x, Tensor y);
+
+    // ---------------------------------------------------------------- reductions
+
+    /// <summary>result[0] = Σ x. result has shape [1] and stays on the device.</summary>
+    public void Sum(Tensor x, Tensor result)
+    {
+        CheckOwned(x, nameof(x));
+        CheckVector(result, 1, nameof(result), "a scalar");
+        SumCore(x, result);
+    }
+
+    /// <summary>result[0] = Σ a·b (same shapes). result has shape [1].</summary>
+    public void Dot(Tensor a, Tensor b, Tensor result)
+    {
+        CheckSame(a, b, nameof(b));
+        CheckVector(result, 1, nameof(result), "a scalar");
+        DotCore(a, b, result);
+    }
+
+    /// <summary>result[n] = ‖x[n]‖₂, the L2 norm of each batch item. result has shape [N].</summary>
+    public void NormPerSample(Tensor x, Tensor result)
+    {
+        CheckOwned(x, nameof(x));
+        CheckVector(result, x.Shape.N, nameof(result), "batch items of x");
+        NormPerSampleCore(x, result);
+    }
+
+    /// <summary>Σ x, read back to the host (synchronises).</summary>
+    public float Sum(Tensor x)
+    {
+        using var r = Allocate(new Shape(1));
+        Sum(x, r);
+        return r.ToArray()[0];
+    }
+
+    /// <summary>Σ a·b, read back to the host (synchronises).</summary>
+    public float Dot(Tensor a, Tensor b)
+    {
+        using var r = Allocate(new Shape(1));
+        Dot(a, b, r);
+        return r.ToArray()[0];
+    }
+
+    /// <summary>Backend sum.</summary>
+    protected abstract void SumCore(Tensor x, Tensor result);
+
+    /// <summary>Backend dot product.</summary>
+    protected abstract void DotCore(Tensor a, Tensor b, Tensor result);
+
+    /// <summary>Backend per-sample L2 norm.</summary>
+    protected abstract void NormPerSampleCore(Tensor x, Tensor result);
+
+    // ---------------------------------------------------------------- random numbers
+
+    /// <summary>
+    /// Fills y with standard normal numbers: element i is <c>JointDiffusion.Kernels.Philox.Gaussian</c>(seed, offset + i),
+    /// so a seed gives the same stream on every backend and any slice of it can be regenerated.
+    /// </summary>
+    public void FillGaussian(Tensor y, ulong seed, ulong offset)
+    {
+        CheckOwned(y, nameof(y));
+        FillGaussianCore(y, seed, offset);
+    }
+
+    /// <summary>Backend Gaussian fill.</summary>
+    protected abstract void FillGaussianCore(Tensor y, ulong seed, ulong offset);
+
+    // ---------------------------------------------------------------- disposal
+
+    /// <summary>Frees pooled memory and the device.</summary>
+    public void Dispose()
+    {
+        Dispose(true);
+        GC.SuppressFinalize(this);
+    }
+
+    /// <summary>Frees pooled memory; derived classes free their device after calling this.</summary>
+    protected virtual void Dispose(bool disposing)
+    {
+        if (disposing)
+        {
+            _pool?.Dispose();
+        }
+    }
+
+    // ---------------------------------------------------------------- checks
+
+    private void CheckOwned(Tensor t, string name)
+    {
+        ArgumentNullException.ThrowIfNull(t, name);
+        if (t.IsDisposed)
+        {
+            throw new ObjectDisposedException(name, $"Tensor '{name}' {t.Shape} was already disposed.");
+        }
+
+        if (!ReferenceEquals(t.Backend, this))
+        {
+            throw new ArgumentException($"Tensor '{name}' lives on backend '{t.Backend.Name}', not on '{Name}'.", name);
+        }
+    }
+
+    private void CheckNchw(Tensor t, string name)
+    {
+        CheckOwned(t, name);
+        if (t.Shape.Rank != 4)
+        {
+            throw new ArgumentException($"'{name}' must be NCHW (rank 4); got {t.Shape}.", name);
+        }
+    }
+
+    private void CheckSame(Tensor reference, Tensor t, string name)
+    {
+        CheckOwned(reference, "input");
+        CheckOwned(t, name);
+        if (reference.Shape != t.Shape)
+        {
+            throw new ArgumentException($"'{name}' has shape {t.Shape} but must match {reference.Shape}.", name);
+        }
+    }
+
+    private void CheckVector(Tensor t, int length, string name, string what)
+    {
+        CheckOwned(t, name);
+        if (t.Shape != new Shape(length))
+        {
+            throw new ArgumentException($"'{name}' has shape {t.Shape} but must be [{length}] (one value per {what}).", name);
+        }
+    }
+
+    private void CheckConv(Tensor x, Tensor w, Tensor? b, Tensor y, Conv2dSpec spec)
+    {
+        CheckNchw(x, "x");
+        CheckNchw(w, "w");
+        CheckNchw(y, "y");
+        if (spec.Padding < 0 || spec.Dilation < 1)
+        {
+            throw new ArgumentException($"Conv2d needs padding ≥ 0 and dilation ≥ 1; got {spec}.", nameof(spec));
+        }
+
+        var (xs, ws, ys) = (x.Shape, w.Shape, y.Shape);
+        if (ws.H != ws.W)
+        {
+            throw new ArgumentException($"Conv2d supports square kernels only; weight shape {ws}.", nameof(w));
+        }
+
+        if (ws.C != xs.C)
+        {
+            throw new ArgumentException($"Conv2d input has {xs.C} channels but the weight {ws} expects {ws.C}.", nameof(x));
+        }
+
+        int ho = spec.OutputSize(xs.H, ws.H), wo = spec.OutputSize(xs.W, ws.W);
+        if (ho < 1 || wo < 1)
+        {
+            throw new ArgumentException($"Conv2d input {xs} is too small for kernel {ws.H} with {spec}.", nameof(x));
+        }
+
+        var expected = Shape.Nchw(xs.N, ws.N, ho, wo);
+        if (ys != expected)
+        {
+            throw new ArgumentException($"Conv2d of x {xs} with w {ws} and {spec} gives {expected}, but the output is {ys}.", nameof(y));
+        }
+
+        if (b is not null)
+        {
+            CheckVector(b, ws.N, "b", "output channel");
+        }
+    }
+
+    private void CheckInstanceNorm(Tensor x, Tensor alpha, Tensor gamma, Tensor beta, Tensor stats)
+    {
+        CheckNchw(x, nameof(x));
+        int c = x.Shape.C;
+        if (c < 2)
+        {
+            throw new ArgumentException($"InstanceNorm2dPlus needs at least 2 channels (the unbiased variance over channel means divides by C−1); x is {x.Shape}.", nameof(x));
+        }
+
+        CheckVector(alpha, c, nameof(alpha), "channel");
+        CheckVector(gamma, c, nameof(gamma), "channel");
+        CheckVector(beta, c, nameof(beta), "channel");
+        CheckOwned(stats, nameof(stats));
+        var expected = new Shape(x.Shape.N, InstanceNormStats.PerSample(c));
+        if (stats.Shape != expected)
+        {
+            throw new ArgumentException($"InstanceNorm2dPlus stats must be {expected} for x {x.Shape}; got {stats.Shape}.", nameof(stats));
+        }
+    }
+
+    private void CheckMeanPool(Tensor x, Tensor y)
+    {
+        CheckNchw(x, nameof(x));
+        CheckNchw(y, nameof(y));
+        var xs = x.Shape;
+        if (xs.H % 2 != 0 || xs.W % 2 != 0)
+        {
+            throw new ArgumentException($"2x2 mean pooling needs even height and width; input is {xs}.", nameof(x));
+        }
+
+        var expected = Shape.Nchw(xs.N, xs.C, xs.H / 2, xs.W / 2);
+        if (y.Shape != expected)
+        {
+            throw new ArgumentException($"2x2 mean pool of {xs} gives {expected}, but the output is {y.Shape}.", nameof(y));
+        }
+    }
+
+    private void CheckMaxPool(Tensor x, Tensor y, int kernel)
+    {
+        CheckNchw(x, nameof(x));
+        CheckSame(x, y, nameof(y));
+        if (kernel < 1 || kernel % 2 == 0)
+        {
+            throw new ArgumentException($"Max pool kernel must be odd and positive; got {kernel}.", nameof(kernel));
+        }
+    }
+
+    private void CheckResize(Tensor x, Tensor y)
+    {
+        CheckNchw(x, nameof(x));
+        CheckNchw(y, nameof(y));
+        if (x.Shape.N != y.Shape.N || x.Shape.C != y.Shape.C)
+        {
+            throw new ArgumentException($"Bilinear resize keeps batch and channels: {x.Shape} cannot become {y.Shape}.", nameof(y));
+        }
+    }
+}

@@ -1,0 +1,684 @@
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using JointDiffusion.Gpu.Tensors;
+using JointDiffusion.Kernels;
+
+namespace JointDiffusion.Gpu.Backends.Simd;
+
+/// <summary>
+/// The CPU backend: hand-written vectorised (<see cref="Vector{T}"/>, AVX-512 where present) and
+/// multithreaded C#. Ops run synchronously on the calling thread plus the thread pool.
+/// </summary>
+public sealed class SimdBackend : ComputeBackend
+{
+    /// <summary>Below this many elements an elementwise op runs on one thread.</summary>
+    private const int ParallelThreshold = 1 << 15;
+
+    /// <inheritdoc/>
+    public override string Name => "cpu";
+
+    /// <inheritdoc/>
+    public override string Description =>
+        $"SIMD CPU backend: {Environment.ProcessorCount} threads, {Vector<float>.Count * 32}-bit vectors" +
+        (System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated ? ", AVX-512" : string.Empty);
+
+    /// <inheritdoc/>
+    public override DeviceKind Kind => DeviceKind.Cpu;
+
+    /// <inheritdoc/>
+    protected override DeviceStorage CreateStorage(int length) => new SimdStorage(length);
+
+    private static float[] D(Tensor t) => ((SimdStorage)t.Storage).Data;
+
+    /// <inheritdoc/>
+    public override void Synchronize()
+    {
+    }
+
+    /// <inheritdoc/>
+    protected override void UploadCore(ReadOnlySpan<float> source, Tensor destination) => source.CopyTo(D(destination));
+
+    /// <inheritdoc/>
+    protected override void DownloadCore(Tensor source, Span<float> destination) => D(source).AsSpan().CopyTo(destination);
+
+    // ---------------------------------------------------------------- convolution
+
+    /// <inheritdoc/>
+    protected override void Conv2dForwardCore(Tensor x, Tensor w, Tensor? b, Tensor y, Conv2dSpec spec)
+    {
+        var (xs, ws) = (x.Shape, w.Shape);
+        SimdConv2d.Forward(D(x), D(w), b is null ? null : D(b), D(y), xs.N, xs.C, xs.H, xs.W, ws.N, ws.H, spec.Padding, spec.Dilation);
+    }
+
+    /// <inheritdoc/>
+    protected override void Conv2dBackwardDataCore(Tensor dy, Tensor w, Tensor dx, Conv2dSpec spec, bool accumulate)
+    {
+        var (xs, ws) = (dx.Shape, w.Shape);
+        SimdConv2d.BackwardData(D(dy), D(w), D(dx), xs.N, xs.C, xs.H, xs.W, ws.N, ws.H, spec.Padding, spec.Dilation, accumulate);
+    }
+
+    /// <inheritdoc/>
+    protected override void Conv2dBackwardWeightCore(Tensor x, Tensor dy, Tensor? dw, Tensor? db, Conv2dSpec spec, bool accumulate)
+    {
+        var xs = x.Shape;
+        int cout = dy.Shape.C;
+        int k = dw?.Shape.H ?? (xs.H - dy.Shape.H + 2 * spec.Padding) / spec.Dilation + 1;
+        SimdConv2d.BackwardWeight(D(x), D(dy), dw is null ? null : D(dw), db is null ? null : D(db),
+            xs.N, xs.C, xs.H, xs.W, cout, k, spec.Padding, spec.Dilation, accumulate);
+    }
+
+    // ---------------------------------------------------------------- InstanceNorm++
+
+    /// <inheritdoc/>
+    protected override void InstanceNorm2dPlusCore(Tensor x, Tensor alpha, Tensor gamma, Tensor beta, Tensor y, Tensor stats)
+    {
+        var s = x.Shape;
+        int c = s.C, hw = s.H * s.W, per = InstanceNormStats.PerSample(c);
+        float[] xd = D(x), yd = D(y), st = D(stats), al = D(alpha), ga = D(gamma), be = D(beta);
+
+        // Per-plane mean and biased variance, two-pass in double for accuracy.
+        Parallel.For(0, s.N * c, plane =>
+        {
+            int n = plane / c, ch = plane % c;
+            var span = new ReadOnlySpan<float>(xd, plane * hw, hw);
+            double mean = SumDouble(span) / hw;
+            double sq = SumSquaredDeviation(span, (float)mean) / hw;
+            st[n * per + ch] = (float)mean;
+            st[n * per + c + ch] = (float)(1.0 / Math.Sqrt(sq + InstanceNormStats.Epsilon));
+        });
+
+        for (int n = 0; n < s.N; n++)
+        {
+            int o = n * per;
+            double m = 0;
+            for (int ch = 0; ch < c; ch++)
+            {
+                m += st[o + ch];
+            }
+
+            m /= c;
+            double v = 0;
+            for (int ch = 0; ch < c; ch++)
+            {
+                double d = st[o + ch] - m;
+                v += d * d;
+            }
+
+            v /= c - 1; // unbiased, as torch.var
+            st[o + 2 * c] = (float)m;
+            st[o + 2 * c + 1] = (float)(1.0 / Math.Sqrt(v + InstanceNormStats.Epsilon));
+        }
+
+        Parallel.For(0, s.N * c, plane =>
+        {
+            int n = plane / c, ch = plane % c, o = n * per;
+            float mu = st[o + ch], rstd = st[o + c + ch];
+            float mhat = (mu - st[o + 2 * c]) * st[o + 2 * c + 1];
+            // y = γ·rstd·x + (β + γ·(α·mhat − rstd·μ))
+            float scale = ga[ch] * rstd;
+            float shift = be[ch] + ga[ch] * (al[ch] * mhat - rstd * mu);
+            AffineSpan(new ReadOnlySpan<float>(xd, plane * hw, hw), scale, shift, new Span<float>(yd, plane * hw, hw));
+        });
+    }
+
+    /// <inheritdoc/>
+    protected override void InstanceNorm2dPlusBackwardCore(Tensor x, Tensor dy, Tensor alpha, Tensor gamma, Tensor stats,
+        Tensor? dx, Tensor? dalpha, Tensor? dgamma, Tensor? dbeta, bool accumulate)
+    {
+        var s = x.Shape;
+        int nb = s.N, c = s.C, hw = s.H * s.W, per = InstanceNormStats.PerSample(c);
+        float[] xd = D(x), dyd = D(dy), st = D(stats), al = D(alpha), ga = D(gamma);
+
+        // Per plane: Σ dy and Σ dy·h, with h = (x − μ)·rstd.
+        var sumDy = new double[nb * c];
+        var sumDyH = new double[nb * c];
+        Parallel.For(0, nb * c, plane =>
+        {
+            int n = plane / c, ch = plane % c, o = n * per;
+            float mu = st[o + ch], rstd = st[o + c + ch];
+            double a = 0, bsum = 0;
+            int off = plane * hw;
+            for (int i = 0; i < hw; i++)
+            {
+                double g = dyd[off + i];
+                a += g;
+                bsum += g * (xd[off + i] - mu) * rstd;
+            }
+
+            sumDy[plane] = a;
+            sumDyH[plane] = bsum;
+        });
+
+        if (dalpha is not null || dgamma is not null || dbeta is not null)
+        {
+            var da = new double[c];
+            var dg = new double[c];
+            var dbt = new double[c];
+            for (int n = 0; n < nb; n++)
+            {
+                int o = n * per;
+                for (int ch = 0; ch < c; ch++)
+                {
+                    double mhat = (st[o + ch] - st[o + 2 * c]) * (double)st[o + 2 * c + 1];
+                    int plane = n * c + ch;
+                    dbt[ch] += sumDy[plane];
+                    dg[ch] += sumDyH[plane] + al[ch] * mhat * sumDy[plane];
+                    da[ch] += ga[ch] * mhat * sumDy[plane];
+                }
+            }
+
+            WriteVector(dalpha, da, accumulate);
+            WriteVector(dgamma, dg, accumulate);
+            WriteVector(dbeta, dbt, accumulate);
+        }
+
+        if (dx is null)
+        {
+            return;
+        }
+
+        float[] dxd = D(dx);
+        // Gradient reaching each channel mean through mhat (the unbiased-variance normalisation over channels).
+        var dmu = new double[nb * c];
+        for (int n = 0; n < nb; n++)
+        {
+            int o = n * per;
+            double m = st[o + 2 * c], rsv = st[o + 2 * c + 1];
+            double gu = 0;
+            for (int ch = 0; ch < c; ch++)
+            {
+                double gm = ga[ch] * al[ch] * sumDy[n * c + ch];
+                gu += gm * (st[o + ch] - m);
+            }
+
+            // d rsv/d v = −½ rsv³; d v/d u_c = 2 u_c/(C − 1)
+            double dv = -0.5 * rsv * rsv * rsv * gu;
+            double mean = 0;
+            for (int ch = 0; ch < c; ch++)
+            {
+                double gm = ga[ch] * al[ch] * sumDy[n * c + ch];
+                double du = rsv * gm + dv * 2.0 * (st[o + ch] - m) / (c - 1);
+                dmu[n * c + ch] = du;
+                mean += du;
+            }
+
+            mean /= c;
+            for (int ch = 0; ch < c; ch++)
+            {
+                dmu[n * c + ch] -= mean;
+            }
+        }
+
+        Parallel.For(0, nb * c, plane =>
+        {
+            int n = plane / c, ch = plane % c, o = n * per;
+            float mu = st[o + ch], rstd = st[o + c + ch];
+            float g = ga[ch];
+            // dx = γ·rstd·(dy − mean(dy) − h·mean(dy·h)) + dμ/HW
+            float meanDy = (float)(sumDy[plane] / hw);
+            float meanDyH = (float)(sumDyH[plane] / hw);
+            float add = (float)(dmu[plane] / hw);
+            int off = plane * hw;
+            float gr = g * rstd;
+            for (int i = 0; i < hw; i++)
+            {
+                float h = (xd[off + i] - mu) * rstd;
+                float v = gr * (dyd[off + i] - meanDy - h * meanDyH) + add;
+                dxd[off + i] = accumulate ? dxd[off + i] + v : v;
+            }
+        });
+    }
+
+    private static void WriteVector(Tensor? t, double[] values, bool accumulate)
+    {
+        if (t is null)
+        {
+            return;
+        }
+
+        var d = D(t);
+        for (int i = 0; i < values.Length; i++)
+        {
+            d[i] = accumulate ? d[i] + (float)values[i] : (float)values[i];
+        }
+    }
+
+    // ---------------------------------------------------------------- activations and pools
+
+    /// <inheritdoc/>
+    protected override void EluCore(Tensor x, Tensor y)
+    {
+        float[] xd = D(x), yd = D(y);
+        ForChunks(x.Length, (start, len) =>
+        {
+            for (int i = start; i < start + len; i++)
+            {
+                float v = xd[i];
+                yd[i] = v > 0f ? v : MathF.Exp(v) - 1f;
+            }
+        });
+    }
+
+    /// <inheritdoc/>
+    protected override void EluBackwardCore(Tensor x, Tensor dy, Tensor dx, bool accumulate)
+    {
+        float[] xd = D(x), g = D(dy), o = D(dx);
+        ForChunks(x.Length, (start, len) =>
+        {
+            for (int i = start; i < start + len; i++)
+            {
+                float v = xd[i];
+                float d = v > 0f ? g[i] : g[i] * MathF.Exp(v);
+                o[i] = accumulate ? o[i] + d : d;
+            }
+        });
+    }
+
+    /// <inheritdoc/>
+    protected override void MeanPool2x2Core(Tensor x, Tensor y)
+    {
+        var s = x.Shape;
+        int h = s.H, w = s.W, ho = h / 2, wo = w / 2;
+        float[] xd = D(x), yd = D(y);
+        Parallel.For(0, s.N * s.C, plane =>
+        {
+            int xi = plane * h * w, yi = plane * ho * wo;
+            for (int i = 0; i < ho; i++)
+            {
+                for (int j = 0; j < wo; j++)
+                {
+                    int p = xi + 2 * i * w + 2 * j;
+                    // Summed in PyTorch NCSNv2's order: [::2,::2] + [1::2,::2] + [::2,1::2] + [1::2,1::2].
+                    yd[yi + i * wo + j] = (xd[p] + xd[p + w] + xd[p + 1] + xd[p + w + 1]) / 4f;
+                }
+            }
+        });
+    }
+
+    /// <inheritdoc/>
+    protected override void MeanPool2x2BackwardCore(Tensor dy, Tensor dx, bool accumulate)
+    {
+        var s = dx.Shape;
+        int h = s.H, w = s.W, wo = w / 2;
+        float[] g = D(dy), o = D(dx);
+        Parallel.For(0, s.N * s.C, plane =>
+        {
+            int xi = plane * h * w, yi = plane * (h / 2) * wo;
+            for (int i = 0; i < h; i++)
+            {
+                for (int j = 0; j < w; j++)
+                {
+                    float v = 0.25f * g[yi + (i / 2) * wo + j / 2];
+                    int p = xi + i * w + j;
+                    o[p] = accumulate ? o[p] + v : v;
+                }
+            }
+        });
+    }
+
+    /// <inheritdoc/>
+    protected override void MaxPool2dCore(Tensor x, Tensor y, int kernel)
+    {
+        var s = x.Shape;
+        int h = s.H, w = s.W, r = kernel / 2;
+        float[] xd = D(x), yd = D(y);
+        Parallel.For(0, s.N * s.C, plane =>
+        {
+            int off = plane * h * w;
+            for (int i = 0; i < h; i++)
+            {
+                for (int j = 0; j < w; j++)
+                {
+                    yd[off + i * w + j] = xd[off + ArgMax(xd, off, h, w, i, j, r)];
+                }
+            }
+        });
+    }
+
+    /// <inheritdoc/>
+    protected override void MaxPool2dBackwardCore(Tensor x, Tensor dy, Tensor dx, int kernel, bool accumulate)
+    {
+        var s = x.Shape;
+        int h = s.H, w = s.W, r = kernel / 2;
+        float[] xd = D(x), g = D(dy), o = D(dx);
+        Parallel.For(0, s.N * s.C, plane =>
+        {
+            int off = plane * h * w;
+            if (!accumulate)
+            {
+                Array.Clear(o, off, h * w);
+            }
+
+            for (int i = 0; i < h; i++)
+            {
+                for (int j = 0; j < w; j++)
+                {
+                    o[off + ArgMax(xd, off, h, w, i, j, r)] += g[off + i * w + j];
+                }
+            }
+        });
+    }
+
+    /// <summary>Plane offset of the first maximum of the window centred at (i, j); padding never wins.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static int ArgMax(float[] x, int off, int h, int w, int i, int j, int r)
+    {
+        int best = -1;
+        float bestValue = float.NegativeInfinity;
+        for (int di = -r; di <= r; di++)
+        {
+            int ii = i + di;
+            if ((uint)ii >= (uint)h)
+            {
+                continue;
+            }
+
+            for (int dj = -r; dj <= r; dj++)
+            {
+                int jj = j + dj;
+                if ((uint)jj >= (uint)w)
+                {
+                    continue;
+                }
+
+                float v = x[off + ii * w + jj];
+                if (best < 0 || v > bestValue || float.IsNaN(v))
+                {
+                    best = ii * w + jj;
+                    bestValue = v;
+                    if (float.IsNaN(v))
+                    {
+                        return best;
+                    }
+                }
+            }
+        }
+
+        return best;
+    }
+
+    /// <inheritdoc/>
+    protected override void BilinearResizeCore(Tensor x, Tensor y)
+    {
+        var (xs, ys) = (x.Shape, y.Shape);
+        int hi = xs.H, wi = xs.W, ho = ys.H, wo = ys.W;
+        float[] xd = D(x), yd = D(y);
+        float sh = BilinearScale(hi, ho), sw = BilinearScale(wi, wo);
+        Parallel.For(0, xs.N * xs.C, plane =>
+        {
+            int xoff = plane * hi * wi, yoff = plane * ho * wo;
+            for (int i = 0; i < ho; i++)
+            {
+                BilinearTap(i, sh, hi, out int i0, out int i1, out float li);
+                for (int j = 0; j < wo; j++)
+                {
+                    BilinearTap(j, sw, wi, out int j0, out int j1, out float lj);
+                    float top = (1f - lj) * xd[xoff + i0 * wi + j0] + lj * xd[xoff + i0 * wi + j1];
+                    float bottom = (1f - lj) * xd[xoff + i1 * wi + j0] + lj * xd[xoff + i1 * wi + j1];
+                    yd[yoff + i * wo + j] = (1f - li) * top + li * bottom;
+                }
+            }
+        });
+    }
+
+    /// <inheritdoc/>
+    protected override void BilinearResizeBackwardCore(Tensor dy, Tensor dx, bool accumulate)
+    {
+        var (xs, ys) = (dx.Shape, dy.Shape);
+        int hi = xs.H, wi = xs.W, ho = ys.H, wo = ys.W;
+        float[] g = D(dy), o = D(dx);
+        float sh = BilinearScale(hi, ho), sw = BilinearScale(wi, wo);
+        Parallel.For(0, xs.N * xs.C, plane =>
+        {
+            int xoff = plane * hi * wi, yoff = plane * ho * wo;
+            if (!accumulate)
+            {
+                Array.Clear(o, xoff, hi * wi);
+            }
+
+            for (int i = 0; i < ho; i++)
+            {
+                BilinearTap(i, sh, hi, out int i0, out int i1, out float li);
+                for (int j = 0; j < wo; j++)
+                {
+                    BilinearTap(j, sw, wi, out int j0, out int j1, out float lj);
+                    float v = g[yoff + i * wo + j];
+                    o[xoff + i0 * wi + j0] += (1f - li) * (1f - lj) * v;
+                    o[xoff + i0 * wi + j1] += (1f - li) * lj * v;
+                    o[xoff + i1 * wi + j0] += li * (1f - lj) * v;
+                    o[xoff + i1 * wi + j1] += li * lj * v;
+                }
+            }
+        });
+    }
+
+    /// <summary>align_corners = true: source = dst·(in − 1)/(out − 1), and 0 when out = 1 (as PyTorch).</summary>
+    private static float BilinearScale(int input, int output) => output > 1 ? (input - 1f) / (output - 1f) : 0f;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void BilinearTap(int dst, float scale, int input, out int i0, out int i1, out float lambda)
+    {
+        float src = scale * dst;
+        i0 = Math.Min((int)src, input - 1);
+        i1 = Math.Min(i0 + 1, input - 1);
+        lambda = src - i0;
+    }
+
+    // ---------------------------------------------------------------- elementwise
+
+    /// <inheritdoc/>
+    protected override void FillCore(Tensor y, float value) => Array.Fill(D(y), value);
+
+    /// <inheritdoc/>
+    protected override void CopyCore(Tensor x, Tensor y) => D(x).AsSpan().CopyTo(D(y));
+
+    /// <inheritdoc/>
+    protected override void AddCore(Tensor a, Tensor b, Tensor y)
+    {
+        float[] ad = D(a), bd = D(b), yd = D(y);
+        ForChunks(a.Length, (start, len) =>
+        {
+            var av = MemoryMarshal.Cast<float, Vector<float>>(ad.AsSpan(start, len));
+            var bv = MemoryMarshal.Cast<float, Vector<float>>(bd.AsSpan(start, len));
+            var yv = MemoryMarshal.Cast<float, Vector<float>>(yd.AsSpan(start, len));
+            for (int i = 0; i < yv.Length; i++)
+            {
+                yv[i] = av[i] + bv[i];
+            }
+
+            for (int i = start + yv.Length * Vector<float>.Count; i < start + len; i++)
+            {
+                yd[i] = ad[i] + bd[i];
+            }
+        });
+    }
+
+    /// <inheritdoc/>
+    protected override void AffineCore(Tensor x, float scale, float shift, Tensor y)
+    {
+        float[] xd = D(x), yd = D(y);
+        ForChunks(x.Length, (start, len) => AffineSpan(xd.AsSpan(start, len), scale, shift, yd.AsSpan(start, len)));
+    }
+
+    /// <inheritdoc/>
+    protected override void AxpyCore(float alpha, Tensor x, Tensor y)
+    {
+        float[] xd = D(x), yd = D(y);
+        ForChunks(x.Length, (start, len) => AxpySpan(alpha, xd.AsSpan(start, len), yd.AsSpan(start, len)));
+    }
+
+    /// <inheritdoc/>
+    protected override void ScalePerSampleCore(Tensor x, Tensor s, Tensor y)
+    {
+        float[] xd = D(x), sd = D(s), yd = D(y);
+        int per = x.Shape.PerSample;
+        Parallel.For(0, x.Shape.N, n => AffineSpan(xd.AsSpan(n * per, per), sd[n], 0f, yd.AsSpan(n * per, per)));
+    }
+
+    /// <inheritdoc/>
+    protected override void AxpyPerSampleCore(float alpha, Tensor s, Tensor x, Tensor y)
+    {
+        float[] xd = D(x), sd = D(s), yd = D(y);
+        int per = x.Shape.PerSample;
+        Parallel.For(0, x.Shape.N, n => AxpySpan(alpha * sd[n], xd.AsSpan(n * per, per), yd.AsSpan(n * per, per)));
+    }
+
+    private static void AffineSpan(ReadOnlySpan<float> x, float scale, float shift, Span<float> y)
+    {
+        var xv = MemoryMarshal.Cast<float, Vector<float>>(x);
+        var yv = MemoryMarshal.Cast<float, Vector<float>>(y);
+        var sv = new Vector<float>(scale);
+        var tv = new Vector<float>(shift);
+        for (int i = 0; i < yv.Length; i++)
+        {
+            yv[i] = xv[i] * sv + tv;
+        }
+
+        for (int i = yv.Length * Vector<float>.Count; i < y.Length; i++)
+        {
+            y[i] = x[i] * scale + shift;
+        }
+    }
+
+    private static void AxpySpan(float alpha, ReadOnlySpan<float> x, Span<float> y)
+    {
+        var xv = MemoryMarshal.Cast<float, Vector<float>>(x);
+        var yv = MemoryMarshal.Cast<float, Vector<float>>(y);
+        var av = new Vector<float>(alpha);
+        for (int i = 0; i < yv.Length; i++)
+        {
+            yv[i] += av * xv[i];
+        }
+
+        for (int i = yv.Length * Vector<float>.Count; i < y.Length; i++)
+        {
+            y[i] += alpha * x[i];
+        }
+    }
+
+    // ---------------------------------------------------------------- reductions
+
+    /// <inheritdoc/>
+    protected override void SumCore(Tensor x, Tensor result) => D(result)[0] = (float)SumDouble(D(x));
+
+    /// <inheritdoc/>
+    protected override void DotCore(Tensor a, Tensor b, Tensor result)
+    {
+        float[] ad = D(a), bd = D(b);
+        double total = 0;
+        const int block = 4096;
+        for (int start = 0; start < ad.Length; start += block)
+        {
+            int len = Math.Min(block, ad.Length - start);
+            var av = MemoryMarshal.Cast<float, Vector<float>>(ad.AsSpan(start, len));
+            var bv = MemoryMarshal.Cast<float, Vector<float>>(bd.AsSpan(start, len));
+            var acc = Vector<float>.Zero;
+            for (int i = 0; i < av.Length; i++)
+            {
+                acc += av[i] * bv[i];
+            }
+
+            double part = Vector.Sum(acc);
+            for (int i = start + av.Length * Vector<float>.Count; i < start + len; i++)
+            {
+                part += (double)ad[i] * bd[i];
+            }
+
+            total += part;
+        }
+
+        D(result)[0] = (float)total;
+    }
+
+    /// <inheritdoc/>
+    protected override void NormPerSampleCore(Tensor x, Tensor result)
+    {
+        float[] xd = D(x), r = D(result);
+        int per = x.Shape.PerSample;
+        for (int n = 0; n < x.Shape.N; n++)
+        {
+            var span = new ReadOnlySpan<float>(xd, n * per, per);
+            double sq = 0;
+            foreach (float v in span)
+            {
+                sq += (double)v * v;
+            }
+
+            r[n] = (float)Math.Sqrt(sq);
+        }
+    }
+
+    /// <summary>Sum in float vector blocks of 4096, accumulated across blocks in double.</summary>
+    private static double SumDouble(ReadOnlySpan<float> x)
+    {
+        double total = 0;
+        const int block = 4096;
+        for (int start = 0; start < x.Length; start += block)
+        {
+            var part = x.Slice(start, Math.Min(block, x.Length - start));
+            var v = MemoryMarshal.Cast<float, Vector<float>>(part);
+            var acc = Vector<float>.Zero;
+            for (int i = 0; i < v.Length; i++)
+            {
+                acc += v[i];
+            }
+
+            double s = Vector.Sum(acc);
+            for (int i = v.Length * Vector<float>.Count; i < part.Length; i++)
+            {
+                s += part[i];
+            }
+
+            total += s;
+        }
+
+        return total;
+    }
+
+    private static double SumSquaredDeviation(ReadOnlySpan<float> x, float mean)
+    {
+        double total = 0;
+        foreach (float v in x)
+        {
+            double d = v - mean;
+            total += d * d;
+        }
+
+        return total;
+    }
+
+    // ---------------------------------------------------------------- random numbers
+
+    /// <inheritdoc/>
+    protected override void FillGaussianCore(Tensor y, ulong seed, ulong offset)
+    {
+        float[] yd = D(y);
+        ForChunks(y.Length, (start, len) =>
+        {
+            for (int i = start; i < start + len; i++)
+            {
+                yd[i] = Philox.Gaussian(seed, offset + (ulong)i);
+            }
+        });
+    }
+
+    /// <summary>Runs <paramref name="body"/>(start, length) over [0, total) in chunks, in parallel when large.</summary>
+    private static void ForChunks(int total, Action<int, int> body)
+    {
+        if (total < ParallelThreshold)
+        {
+            body(0, total);
+            return;
+        }
+
+        int chunks = Math.Min(Environment.ProcessorCount * 4, (total + ParallelThreshold - 1) / ParallelThreshold);
+        int size = (total + chunks - 1) / chunks;
+        size = (size + 15) & ~15;
+        Parallel.For(0, (total + size - 1) / size, c =>
+        {
+            int start = c * size;
+            body(start, Math.Min(size, total - start));
+        });
+    }
+}

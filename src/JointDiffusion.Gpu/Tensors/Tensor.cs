@@ -1,0 +1,55 @@
+using JointDiffusion.Gpu.Backends;
+
+namespace JointDiffusion.Gpu.Tensors;
+
+/// <summary>
+/// A dense float32 tensor (NCHW for images) that lives on one backend. Create with
+/// <see cref="ComputeBackend.Allocate(Shape)"/>; disposing returns its storage to the backend's pool.
+/// </summary>
+public sealed class Tensor : IDisposable
+{
+    private DeviceStorage? _storage;
+
+    internal Tensor(ComputeBackend backend, Shape shape, DeviceStorage storage)
+    {
+        Backend = backend;
+        Shape = shape;
+        _storage = storage;
+    }
+
+    /// <summary>The backend the data lives on.</summary>
+    public ComputeBackend Backend { get; }
+
+    /// <summary>The tensor's dimensions.</summary>
+    public Shape Shape { get; }
+
+    /// <summary>Number of elements.</summary>
+    public int Length => Shape.Length;
+
+    /// <summary>The backend storage; throws once the tensor is disposed.</summary>
+    public DeviceStorage Storage => _storage ?? throw new ObjectDisposedException(nameof(Tensor), $"Tensor {Shape} was already disposed.");
+
+    /// <summary>Whether the tensor has been disposed.</summary>
+    public bool IsDisposed => _storage is null;
+
+    /// <summary>Copies the data to a new host array.</summary>
+    public float[] ToArray()
+    {
+        var data = new float[Length];
+        Backend.Download(this, data);
+        return data;
+    }
+
+    /// <summary>Returns the storage to the pool.</summary>
+    public void Dispose()
+    {
+        var s = Interlocked.Exchange(ref _storage, null);
+        if (s is not null)
+        {
+            Backend.Pool.Return(s);
+        }
+    }
+
+    /// <summary>Shape and backend, for messages.</summary>
+    public override string ToString() => $"Tensor{Shape} on {Backend.Name}";
+}
