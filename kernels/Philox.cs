@@ -29,6 +29,18 @@ public static class Philox
         return (lane & 1) == 0 ? radius * MathF.Cos(angle) : radius * MathF.Sin(angle);
     }
 
+    /// <summary>
+    /// A uniform number in (0, 1) with stream index <paramref name="index"/> under <paramref name="seed"/>:
+    /// lane i mod 4 of Philox block i/4, as 24 bits.
+    /// </summary>
+    public static float Uniform(ulong seed, ulong index)
+    {
+        Block(seed, index >> 2, out uint r0, out uint r1, out uint r2, out uint r3);
+        uint lane = (uint)(index & 3UL);
+        uint r = lane == 0 ? r0 : lane == 1 ? r1 : lane == 2 ? r2 : r3;
+        return ((r >> 8) + 0.5f) * (1f / 16777216f);
+    }
+
     /// <summary>One Philox4x32-10 block: counter (block, 0), key = seed.</summary>
     public static void Block(ulong seed, ulong block, out uint r0, out uint r1, out uint r2, out uint r3)
     {

@@ -100,14 +100,18 @@ public abstract class ComputeBackend : IDisposable
     public void Conv2dForward(Tensor x, Tensor w, Tensor? b, Tensor y, Conv2dSpec spec)
     {
         CheckConv(x, w, b, y, spec);
+        long t0 = BeginOp();
         Conv2dForwardCore(x, w, b, y, spec);
+        EndOp("conv2d.forward", t0);
     }
 
     /// <summary>Gradient with respect to the input: dx (+)= conv2dᵀ(dy, w). Shapes as in <see cref="Conv2dForward"/>.</summary>
     public void Conv2dBackwardData(Tensor dy, Tensor w, Tensor dx, Conv2dSpec spec, bool accumulate)
     {
         CheckConv(dx, w, null, dy, spec);
+        long t0 = BeginOp();
         Conv2dBackwardDataCore(dy, w, dx, spec, accumulate);
+        EndOp("conv2d.backward_data", t0);
     }
 
     /// <summary>
@@ -135,7 +139,11 @@ public abstract class ComputeBackend : IDisposable
             return;
         }
 
+        long t0 = BeginOp();
+
         Conv2dBackwardWeightCore(x, dy, dw, db, spec, accumulate);
+
+        EndOp("conv2d.backward_weight", t0);
     }
 
     /// <summary>Backend conv forward; shapes are checked.</summary>
@@ -159,7 +167,9 @@ public abstract class ComputeBackend : IDisposable
     {
         CheckInstanceNorm(x, alpha, gamma, beta, stats);
         CheckSame(x, y, nameof(y));
+        long t0 = BeginOp();
         InstanceNorm2dPlusCore(x, alpha, gamma, beta, y, stats);
+        EndOp("instance_norm.forward", t0);
     }
 
     /// <summary>
@@ -189,7 +199,11 @@ public abstract class ComputeBackend : IDisposable
             return;
         }
 
+        long t0 = BeginOp();
+
         InstanceNorm2dPlusBackwardCore(x, dy, alpha, gamma, stats, dx, dalpha, dgamma, dbeta, accumulate);
+
+        EndOp("instance_norm.backward", t0);
     }
 
     /// <summary>Backend InstanceNorm++ forward; shapes are checked.</summary>
@@ -205,7 +219,9 @@ public abstract class ComputeBackend : IDisposable
     public void Elu(Tensor x, Tensor y)
     {
         CheckSame(x, y, nameof(y));
+        long t0 = BeginOp();
         EluCore(x, y);
+        EndOp("elu.forward", t0);
     }
 
     /// <summary>dx (+)= dy · ELU'(x), with ELU'(x) = 1 for x &gt; 0 else exp(x).</summary>
@@ -213,7 +229,9 @@ public abstract class ComputeBackend : IDisposable
     {
         CheckSame(x, dy, nameof(dy));
         CheckSame(x, dx, nameof(dx));
+        long t0 = BeginOp();
         EluBackwardCore(x, dy, dx, accumulate);
+        EndOp("elu.backward", t0);
     }
 
     /// <summary>Backend ELU.</summary>
@@ -226,14 +244,18 @@ public abstract class ComputeBackend : IDisposable
     public void MeanPool2x2(Tensor x, Tensor y)
     {
         CheckMeanPool(x, y);
+        long t0 = BeginOp();
         MeanPool2x2Core(x, y);
+        EndOp("mean_pool.forward", t0);
     }
 
     /// <summary>dx (+)= dy/4 spread over each 2×2 window.</summary>
     public void MeanPool2x2Backward(Tensor dy, Tensor dx, bool accumulate)
     {
         CheckMeanPool(dx, dy);
+        long t0 = BeginOp();
         MeanPool2x2BackwardCore(dy, dx, accumulate);
+        EndOp("mean_pool.backward", t0);
     }
 
     /// <summary>Backend mean pool.</summary>
@@ -249,7 +271,9 @@ public abstract class ComputeBackend : IDisposable
     public void MaxPool2d(Tensor x, Tensor y, int kernel)
     {
         CheckMaxPool(x, y, kernel);
+        long t0 = BeginOp();
         MaxPool2dCore(x, y, kernel);
+        EndOp("max_pool.forward", t0);
     }
 
     /// <summary>dx (+)= the gradient of dy routed to each window's (first) maximum.</summary>
@@ -257,7 +281,9 @@ public abstract class ComputeBackend : IDisposable
     {
         CheckMaxPool(x, dy, kernel);
         CheckSame(x, dx, nameof(dx));
+        long t0 = BeginOp();
         MaxPool2dBackwardCore(x, dy, dx, kernel, accumulate);
+        EndOp("max_pool.backward", t0);
     }
 
     /// <summary>Backend max pool.</summary>
@@ -273,14 +299,18 @@ public abstract class ComputeBackend : IDisposable
     public void BilinearResize(Tensor x, Tensor y)
     {
         CheckResize(x, y);
+        long t0 = BeginOp();
         BilinearResizeCore(x, y);
+        EndOp("bilinear.forward", t0);
     }
 
     /// <summary>Adjoint of <see cref="BilinearResize"/>: dx (+)= resizeᵀ(dy).</summary>
     public void BilinearResizeBackward(Tensor dy, Tensor dx, bool accumulate)
     {
         CheckResize(dx, dy);
+        long t0 = BeginOp();
         BilinearResizeBackwardCore(dy, dx, accumulate);
+        EndOp("bilinear.backward", t0);
     }
 
     /// <summary>Backend bilinear resize.</summary>
@@ -295,14 +325,18 @@ public abstract class ComputeBackend : IDisposable
     public void Fill(Tensor y, float value)
     {
         CheckOwned(y, nameof(y));
+        long t0 = BeginOp();
         FillCore(y, value);
+        EndOp("elementwise", t0);
     }
 
     /// <summary>y = x (same shape).</summary>
     public void Copy(Tensor x, Tensor y)
     {
         CheckSame(x, y, nameof(y));
+        long t0 = BeginOp();
         CopyCore(x, y);
+        EndOp("elementwise", t0);
     }
 
     /// <summary>y = a + b (same shapes; y may alias a or b).</summary>
@@ -310,14 +344,18 @@ public abstract class ComputeBackend : IDisposable
     {
         CheckSame(a, b, nameof(b));
         CheckSame(a, y, nameof(y));
+        long t0 = BeginOp();
         AddCore(a, b, y);
+        EndOp("elementwise", t0);
     }
 
     /// <summary>y = scale·x + shift (y may be x). With shift 0 this is a plain scale; the NCSNv2 input map is (2, −1).</summary>
     public void Affine(Tensor x, float scale, float shift, Tensor y)
     {
         CheckSame(x, y, nameof(y));
+        long t0 = BeginOp();
         AffineCore(x, scale, shift, y);
+        EndOp("elementwise", t0);
     }
 
     /// <summary>y = alpha·x (y may be x).</summary>
@@ -327,7 +365,9 @@ public abstract class ComputeBackend : IDisposable
     public void Axpy(float alpha, Tensor x, Tensor y)
     {
         CheckSame(x, y, nameof(y));
+        long t0 = BeginOp();
         AxpyCore(alpha, x, y);
+        EndOp("elementwise", t0);
     }
 
     /// <summary>y[n] = s[n]·x[n] for each batch item n: x, y [N,...], s [N] (y may be x).</summary>
@@ -335,7 +375,9 @@ public abstract class ComputeBackend : IDisposable
     {
         CheckSame(x, y, nameof(y));
         CheckVector(s, x.Shape.N, nameof(s), "batch items of x");
+        long t0 = BeginOp();
         ScalePerSampleCore(x, s, y);
+        EndOp("elementwise", t0);
     }
 
     /// <summary>y[n] += alpha·s[n]·x[n] for each batch item n: x, y [N,...], s [N].</summary>
@@ -343,7 +385,9 @@ public abstract class ComputeBackend : IDisposable
     {
         CheckSame(x, y, nameof(y));
         CheckVector(s, x.Shape.N, nameof(s), "batch items of x");
+        long t0 = BeginOp();
         AxpyPerSampleCore(alpha, s, x, y);
+        EndOp("elementwise", t0);
     }
 
     /// <summary>Backend fill.</summary>
@@ -374,7 +418,9 @@ public abstract class ComputeBackend : IDisposable
     {
         CheckOwned(x, nameof(x));
         CheckVector(result, 1, nameof(result), "a scalar");
+        long t0 = BeginOp();
         SumCore(x, result);
+        EndOp("reduction", t0);
     }
 
     /// <summary>result[0] = Σ a·b (same shapes). result has shape [1].</summary>
@@ -382,7 +428,9 @@ public abstract class ComputeBackend : IDisposable
     {
         CheckSame(a, b, nameof(b));
         CheckVector(result, 1, nameof(result), "a scalar");
+        long t0 = BeginOp();
         DotCore(a, b, result);
+        EndOp("reduction", t0);
     }
 
     /// <summary>result[n] = ‖x[n]‖₂, the L2 norm of each batch item. result has shape [N].</summary>
@@ -390,7 +438,9 @@ public abstract class ComputeBackend : IDisposable
     {
         CheckOwned(x, nameof(x));
         CheckVector(result, x.Shape.N, nameof(result), "batch items of x");
+        long t0 = BeginOp();
         NormPerSampleCore(x, result);
+        EndOp("reduction", t0);
     }
 
     /// <summary>Σ x, read back to the host (synchronises).</summary>
@@ -427,11 +477,43 @@ public abstract class ComputeBackend : IDisposable
     public void FillGaussian(Tensor y, ulong seed, ulong offset)
     {
         CheckOwned(y, nameof(y));
+        long t0 = BeginOp();
         FillGaussianCore(y, seed, offset);
+        EndOp("random", t0);
     }
 
     /// <summary>Backend Gaussian fill.</summary>
     protected abstract void FillGaussianCore(Tensor y, ulong seed, ulong offset);
+
+    // ---------------------------------------------------------------- profiling
+
+    /// <summary>
+    /// When set, every op waits for the device before and after it runs and adds its time to the profiler:
+    /// slower, but it gives the per-op time split of a network pass. Null (the default) costs nothing.
+    /// </summary>
+    public OpProfiler? Profiler { get; set; }
+
+    private long BeginOp()
+    {
+        if (Profiler is null)
+        {
+            return 0;
+        }
+
+        Synchronize();
+        return System.Diagnostics.Stopwatch.GetTimestamp();
+    }
+
+    private void EndOp(string op, long start)
+    {
+        if (Profiler is null)
+        {
+            return;
+        }
+
+        Synchronize();
+        Profiler.Add(op, System.Diagnostics.Stopwatch.GetElapsedTime(start));
+    }
 
     // ---------------------------------------------------------------- disposal
 
