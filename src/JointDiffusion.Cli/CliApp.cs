@@ -17,6 +17,8 @@ internal static class CliApp
         var root = new RootCommand("jointdiff: remove structured noise from images by joint posterior sampling with two diffusion models.");
         root.Options.Add(verbose);
         root.Subcommands.Add(InfoCommand.Create(stdout));
+        root.Subcommands.Add(SelfTestCommand.Create(stdout));
+        root.Subcommands.Add(BenchCommand.Create(stdout));
 
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0)

@@ -27,6 +27,9 @@ public sealed class Tape : IDisposable
     /// <summary>Number of recorded backward closures.</summary>
     public int RecordedOps => _ops.Count;
 
+    /// <summary>Floating-point operations of the convolutions run forward on this tape (2 per multiply-add).</summary>
+    public long ConvolutionFlops { get; private set; }
+
     // ---------------------------------------------------------------- leaves
 
     /// <summary>An input leaf. With <paramref name="requiresGrad"/>, its gradient is in <see cref="Variable.Grad"/> after <see cref="Backward"/> (owned by the tape).</summary>
@@ -77,6 +80,7 @@ public sealed class Tape : IDisposable
 
         var y = NewOutput(Shape.Nchw(xs.N, ws.N, ho, wo));
         Backend.Conv2dForward(x.Value, w.Value, b?.Value, y, spec);
+        ConvolutionFlops += 2L * y.Length * ws.C * ws.H * ws.W;
         return Record(y, [x, w, b], gy =>
         {
             if (x.RequiresGrad)
