@@ -1,6 +1,7 @@
 using System.Globalization;
 using JointDiffusion.Gpu.Autodiff;
 using JointDiffusion.Gpu.Backends;
+using JointDiffusion.Gpu.IO;
 using JointDiffusion.Gpu.Nn;
 using JointDiffusion.Gpu.Tensors;
 
@@ -53,7 +54,7 @@ public sealed class Ncsnv2 : IDisposable
 
     /// <summary>Loads from named host tensors (a state_dict) and the file's metadata.</summary>
     /// <exception cref="InvalidDataException">Missing, misshaped or unexpected tensors (all listed), or bad metadata.</exception>
-    public static Ncsnv2 FromTensors(ComputeBackend backend, IReadOnlyDictionary<string, HostTensor> tensors,
+    public static Ncsnv2 FromTensors(ComputeBackend backend, IReadOnlyDictionary<string, SafetensorsTensor> tensors,
         IReadOnlyDictionary<string, string>? metadata, string sourceName)
     {
         if (!tensors.TryGetValue("begin_conv.weight", out var begin))
@@ -84,6 +85,28 @@ public sealed class Ncsnv2 : IDisposable
 
         var store = ParameterStore.FromTensors(backend, tensors, IgnoredNames);
         return new Ncsnv2(store, begin.Shape[0], begin.Shape[1], transform, sourceName);
+    }
+
+    /// <summary>Loads a safetensors file of PyTorch NCSNv2 state_dict names (e.g. a converted checkpoint or one of ours).</summary>
+    /// <exception cref="SafetensorsFormatException">The file is not valid safetensors.</exception>
+    /// <exception cref="InvalidDataException">The tensors are not a complete NCSNv2 (every problem is listed).</exception>
+    public static Ncsnv2 Load(ComputeBackend backend, string path)
+    {
+        var file = SafetensorsReader.Read(path);
+        var tensors = file.Tensors.ToDictionary(t => t.Name);
+        return FromTensors(backend, tensors, file.Metadata, Path.GetFileName(path));
+    }
+
+    /// <summary>Writes the parameters (state_dict names) and <see cref="Metadata"/> atomically to <paramref name="path"/>.</summary>
+    public void Save(string path, IReadOnlyDictionary<string, string>? extraMetadata = null)
+    {
+        var metadata = Metadata();
+        foreach (var (k, v) in extraMetadata ?? new Dictionary<string, string>())
+        {
+            metadata[k] = v;
+        }
+
+        SafetensorsWriter.Write(path, Parameters.ToHost().Values, metadata);
     }
 
     /// <summary>A freshly initialised network (PyTorch default init) for training.</summary>

@@ -1,4 +1,5 @@
 using JointDiffusion.Gpu.Backends;
+using JointDiffusion.Gpu.IO;
 using JointDiffusion.Gpu.Tensors;
 using JointDiffusion.Kernels;
 
@@ -12,13 +13,13 @@ namespace JointDiffusion.Gpu.Nn;
 public sealed class ParameterStore : IDisposable
 {
     private readonly List<(string Name, Tensor Value)> _parameters = [];
-    private readonly IReadOnlyDictionary<string, HostTensor>? _source;
+    private readonly IReadOnlyDictionary<string, SafetensorsTensor>? _source;
     private readonly HashSet<string> _ignored;
     private readonly List<string> _problems = [];
     private readonly ulong _seed;
     private ulong _streamOffset;
 
-    private ParameterStore(ComputeBackend backend, IReadOnlyDictionary<string, HostTensor>? source, ulong seed, IEnumerable<string>? ignored)
+    private ParameterStore(ComputeBackend backend, IReadOnlyDictionary<string, SafetensorsTensor>? source, ulong seed, IEnumerable<string>? ignored)
     {
         Backend = backend;
         _source = source;
@@ -27,7 +28,7 @@ public sealed class ParameterStore : IDisposable
     }
 
     /// <summary>A store that takes every parameter from <paramref name="tensors"/>; names in <paramref name="ignored"/> may be present without being used.</summary>
-    public static ParameterStore FromTensors(ComputeBackend backend, IReadOnlyDictionary<string, HostTensor> tensors, IEnumerable<string>? ignored = null) =>
+    public static ParameterStore FromTensors(ComputeBackend backend, IReadOnlyDictionary<string, SafetensorsTensor> tensors, IEnumerable<string>? ignored = null) =>
         new(backend, tensors, 0, ignored);
 
     /// <summary>A store that initialises every parameter with PyTorch's defaults from <paramref name="seed"/>.</summary>
@@ -104,8 +105,8 @@ public sealed class ParameterStore : IDisposable
     }
 
     /// <summary>Copies every parameter to host tensors, keyed by name (for checkpoints).</summary>
-    public Dictionary<string, HostTensor> ToHost() =>
-        _parameters.ToDictionary(p => p.Name, p => new HostTensor(p.Value.Shape.ToArray(), p.Value.ToArray()));
+    public Dictionary<string, SafetensorsTensor> ToHost() =>
+        _parameters.ToDictionary(p => p.Name, p => new SafetensorsTensor(p.Name, p.Value.Shape.ToArray(), p.Value.ToArray()));
 
     /// <summary>Frees every parameter tensor.</summary>
     public void Dispose()

@@ -1,4 +1,5 @@
 using JointDiffusion.Gpu.Backends.Simd;
+using JointDiffusion.Gpu.IO;
 using JointDiffusion.Gpu.Models;
 using JointDiffusion.Gpu.Tensors;
 
@@ -38,7 +39,7 @@ public sealed class Ncsnv2StructureTests : IDisposable
     [Fact]
     public void FromTensors_ListsEveryMissingMisshapedAndUnexpectedTensor()
     {
-        Dictionary<string, HostTensor> tensors;
+        Dictionary<string, SafetensorsTensor> tensors;
         using (var net = Ncsnv2.CreateRandom(_backend, 4, 1, seed: 2))
         {
             tensors = net.Parameters.ToHost();
@@ -46,9 +47,9 @@ public sealed class Ncsnv2StructureTests : IDisposable
 
         tensors.Remove("res2.0.conv2.conv.weight");
         tensors.Remove("refine4.crp.convs.1.weight");
-        tensors["end_conv.bias"] = new HostTensor([2], [0f, 0f]);
-        tensors["extra.weight"] = new HostTensor([1], [0f]);
-        tensors["sigmas"] = new HostTensor([3], [1f, 2f, 3f]); // the discrete ladder buffer: ignored
+        tensors["end_conv.bias"] = new SafetensorsTensor("end_conv.bias", [2], [0f, 0f]);
+        tensors["extra.weight"] = new SafetensorsTensor("extra.weight", [1], [0f]);
+        tensors["sigmas"] = new SafetensorsTensor("sigmas", [3], [1f, 2f, 3f]); // the discrete ladder buffer: ignored
         var e = Assert.Throws<InvalidDataException>(() => Ncsnv2.FromTensors(_backend, tensors, null, "w.safetensors"));
         Assert.StartsWith("w.safetensors: 4 parameter problem(s)", e.Message);
         Assert.Contains("missing 'res2.0.conv2.conv.weight' (expected [8, 4, 3, 3])", e.Message);
@@ -62,7 +63,7 @@ public sealed class Ncsnv2StructureTests : IDisposable
     [Fact]
     public void FromTensors_RefusesUnknownInputTransformAndOtherArchitectures()
     {
-        Dictionary<string, HostTensor> tensors;
+        Dictionary<string, SafetensorsTensor> tensors;
         using (var net = Ncsnv2.CreateRandom(_backend, 4, 1, seed: 2))
         {
             tensors = net.Parameters.ToHost();
