@@ -1,0 +1,62 @@
+using JointDiffusion.Gpu.Tests.Reference;
+using static JointDiffusion.Gpu.Tests.Reference.ReferenceOps;
+
+namespace JointDiffusion.Gpu.Tests.Ops;
+
+/// <summary>ELU forward and backward of every backend against the double reference.</summary>
+/// <remarks>
+/// Tolerance: exp is accurate to a few ulp in float, and exp(x) − 1 adds one rounding of size u·max(1, exp(x)),
+/// so |error| ≤ 4u·(1 + |y|) forward and 4u·|dx| backward (dy·exp(x): one multiply after exp); x &gt; 0 is a copy.
+/// </remarks>
+[Collection(BackendCollection.Name)]
+public sealed class EluTests(BackendFixture fixture)
+{
+    /// <summary>(backend, length): lengths around vector widths, and above the SIMD backend's parallel threshold.</summary>
+    public static TheoryData<string, int> Cases => new()
+    {
+        { BackendFixture.Simd, 1 }, { BackendFixture.Simd, 37 }, { BackendFixture.Simd, 100_003 },
+        { BackendFixture.IlgpuCpu, 1 }, { BackendFixture.IlgpuCpu, 37 }, { BackendFixture.IlgpuCpu, 300 },
+    };
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void Elu_MatchesReference(string backendName, int length)
+    {
+        var backend = fixture.Get(backendName);
+        // [−6, 3): covers the saturated negative tail, the region near 0 and the identity part.
+        var x = RandomArrays.Uniform(800, length, -6, 3);
+        using var tx = backend.Upload(x, length);
+        using var ty = backend.Filled(float.NaN, length);
+        using var inPlace = backend.Upload(x, length);
+
+        backend.Elu(tx, ty);
+        backend.Elu(inPlace, inPlace);
+
+        var expected = Elu(x);
+        var tol = expected.Select(v => 4 * ArrayAssert.FloatEps * (1 + Math.Abs(v))).ToArray();
+        ArrayAssert.Close(expected, ty.ToDoubles(), tol, $"{backendName} ELU");
+        ArrayAssert.Close(expected, inPlace.ToDoubles(), tol, $"{backendName} ELU in place");
+    }
+
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void EluBackward_MatchesReference(string backendName, int length)
+    {
+        var backend = fixture.Get(backendName);
+        var x = RandomArrays.Uniform(810, length, -6, 3);
+        var dy = RandomArrays.Uniform(811, length);
+        var initial = RandomArrays.Uniform(812, length);
+        using var tx = backend.Upload(x, length);
+        using var tdy = backend.Upload(dy, length);
+        using var tdx = backend.Filled(float.NaN, length);
+        using var tacc = backend.Upload(initial, length);
+
+        backend.EluBackward(tx, tdy, tdx, accumulate: false);
+        backend.EluBackward(tx, tdy, tacc, accumulate: true);
+
+        var expected = EluBackward(x, dy);
+        ArrayAssert.Close(expected, tdx.ToDoubles(), expected.Select(v => 4 * ArrayAssert.FloatEps * Math.Abs(v)).ToArray(), $"{backendName} ELU dx");
+        ArrayAssert.Close(Add(initial, expected), tacc.ToDoubles(),
+            expected.Select((v, i) => 4 * ArrayAssert.FloatEps * (Math.Abs(v) + Math.Abs(initial[i]))).ToArray(), $"{backendName} ELU dx accumulate");
+    }
+}
