@@ -8,11 +8,11 @@ namespace JointDiffusion.Gpu.Tests.Ops;
 /// the double reference.
 /// </summary>
 /// <remarks>
-/// Tolerance, norm-wise: 4·√(HW + C)·u·κ·‖ref‖∞. The backend reduces over HW (plane statistics) and over C
+/// Tolerance, norm-wise: 2·√(HW + C)·u·κ·‖ref‖∞. The backend reduces over HW (plane statistics) and over C
 /// (statistics of the channel means), so the stats carry a relative error ≈ √(HW + C)·u; the normalisations
 /// amplify input rounding by κ = max over planes of (|x|max + |μ|)·r plus max over samples of (|μ|max + |m|)·q,
-/// r = 1/√(s²+ε) and q = 1/√(v+ε) (the relative error of x − μ is u·(|x| + |μ|)/|x − μ|). The factor 4 is headroom
-/// for the few float operations per element. The parameter gradients sum N·HW terms and get √(N·HW + C).
+/// r = 1/√(s²+ε) and q = 1/√(v+ε) (the relative error of x − μ is u·(|x| + |μ|)/|x − μ|). The factor 2 is headroom
+/// for the few float operations per element (measured errors on SIMD are ≤ 5% of this bound). The parameter gradients sum N·HW terms and get √(N·HW + C).
 /// Inputs have channel offsets in [−1, 1) and scales in [0.5, 2) (κ ≈ 10), plus one case with scales
 /// [0.003, 0.012) where s² ≈ ε, so that the ε = 1e-5 of the instance normalisation matters at O(1).
 /// </remarks>
@@ -29,19 +29,22 @@ public sealed class InstanceNorm2dPlusTests(BackendFixture fixture)
         public override string ToString() => $"x[{N},{C},{H},{W}] scale≥{ScaleLo}";
     }
 
-    /// <summary>Every (backend, case) pair: full shapes on SIMD, tiny ones on the ILGPU CPU simulator.</summary>
-    public static TheoryData<string, Case> Cases => new()
+    /// <summary>
+    /// Every (backend, N, C, H, W, smallest scale): full shapes on SIMD, tiny ones on the ILGPU CPU simulator. Rows are
+    /// primitives so that xunit lists one test per row and <c>--filter DisplayName~ilgpu-cpu</c> selects a backend.
+    /// </summary>
+    public static TheoryData<string, int, int, int, int, double> Cases => new()
     {
-        { BackendFixture.Simd, new Case(2, 3, 8, 8, 0.5) },
-        { BackendFixture.Simd, new Case(1, 5, 7, 9, 0.5) },
-        { BackendFixture.Simd, new Case(3, 2, 4, 4, 0.5) },      // C = 2, the smallest allowed
-        { BackendFixture.Simd, new Case(2, 10, 32, 32, 0.5) },
-        { BackendFixture.Simd, new Case(1, 67, 16, 16, 0.5) },   // C not a multiple of any vector width
-        { BackendFixture.Simd, new Case(2, 4, 6, 6, 0.003) },    // s² ≈ ε
-        { BackendFixture.IlgpuCpu, new Case(2, 3, 8, 8, 0.5) },
-        { BackendFixture.IlgpuCpu, new Case(1, 5, 7, 5, 0.5) },
-        { BackendFixture.IlgpuCpu, new Case(2, 2, 4, 4, 0.5) },
-        { BackendFixture.IlgpuCpu, new Case(1, 4, 6, 6, 0.003) },
+        { BackendFixture.Simd, 2, 3, 8, 8, 0.5 },
+        { BackendFixture.Simd, 1, 5, 7, 9, 0.5 },
+        { BackendFixture.Simd, 3, 2, 4, 4, 0.5 },      // C = 2, the smallest allowed
+        { BackendFixture.Simd, 2, 10, 32, 32, 0.5 },
+        { BackendFixture.Simd, 1, 67, 16, 16, 0.5 },   // C not a multiple of any vector width
+        { BackendFixture.Simd, 2, 4, 6, 6, 0.003 },    // s² ≈ ε
+        { BackendFixture.IlgpuCpu, 2, 3, 8, 8, 0.5 },
+        { BackendFixture.IlgpuCpu, 1, 5, 7, 5, 0.5 },
+        { BackendFixture.IlgpuCpu, 2, 2, 4, 4, 0.5 },
+        { BackendFixture.IlgpuCpu, 1, 4, 6, 6, 0.003 },
     };
 
     private static (double[] X, double[] Alpha, double[] Gamma, double[] Beta) Inputs(Case c, int seed) => (
@@ -74,14 +77,15 @@ public sealed class InstanceNorm2dPlusTests(BackendFixture fixture)
 
     private static double[] NormTolerance(double[] expected, int terms, double kappa)
     {
-        double tol = 4 * Math.Sqrt(terms) * ArrayAssert.FloatEps * kappa * expected.Max(Math.Abs);
+        double tol = 2 * Math.Sqrt(terms) * ArrayAssert.FloatEps * kappa * expected.Max(Math.Abs);
         return Enumerable.Repeat(tol, expected.Length).ToArray();
     }
 
     [Theory]
     [MemberData(nameof(Cases))]
-    public void InstanceNorm2dPlus_MatchesReference(string backendName, Case c)
+    public void InstanceNorm2dPlus_MatchesReference(string backendName, int n, int channels, int h, int w, double scaleLo)
     {
+        var c = new Case(n, channels, h, w, scaleLo);
         var backend = fixture.Get(backendName);
         var (x, alpha, gamma, beta) = Inputs(c, 500);
         using var tx = backend.Upload(x, c.N, c.C, c.H, c.W);
@@ -111,8 +115,9 @@ public sealed class InstanceNorm2dPlusTests(BackendFixture fixture)
 
     [Theory]
     [MemberData(nameof(Cases))]
-    public void InstanceNorm2dPlusBackward_MatchesReference(string backendName, Case c)
+    public void InstanceNorm2dPlusBackward_MatchesReference(string backendName, int n, int channels, int h, int w, double scaleLo)
     {
+        var c = new Case(n, channels, h, w, scaleLo);
         var backend = fixture.Get(backendName);
         var (x, alpha, gamma, beta) = Inputs(c, 600);
         var dy = RandomArrays.Uniform(604, x.Length);
