@@ -19,6 +19,7 @@ internal static class CliApp
         root.Subcommands.Add(InfoCommand.Create(stdout));
         root.Subcommands.Add(SelfTestCommand.Create(stdout));
         root.Subcommands.Add(BenchCommand.Create(stdout));
+        root.Subcommands.Add(ScoreCommand.Create(stdout));
 
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0)
