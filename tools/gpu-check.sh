@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# GPU check, run on a CUDA machine that has no .NET SDK (the project's `device` tool).
+# Prepare here:   bash tools/gpu-check.sh --prepare     (publishes jointdiff and packs the .NET runtime into .gpu/)
+# Run there:      bash tools/gpu-check.sh               (with .gpu carried; logs and JSON go to $OUT or ./gpu-out)
+# It runs: jointdiff info; selftest (every op on CUDA against the SIMD CPU backend); the PyTorch parity fixture
+# through `jointdiff score --device cuda`; jointdiff bench at ngf 64, 64x64x3, batch 1 and 16; and the same
+# network in PyTorch on the same GPU for the ratio.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+if [ "${1:-}" = "--prepare" ]; then
+  set -e
+  rm -rf .gpu && mkdir -p .gpu
+  dotnet publish src/JointDiffusion.Cli -c Release -o .gpu/app --nologo -v quiet
+  root=$(dirname "$(readlink -f "$(command -v dotnet)")")
+  tar cJf .gpu/dotnet-runtime.tar.xz -C "$root" dotnet host shared/Microsoft.NETCore.App
+  du -sh .gpu
+  exit 0
+fi
+out=${OUT:-gpu-out}
+mkdir -p "$out" /tmp/dotnet
+tar xJf .gpu/dotnet-runtime.tar.xz -C /tmp/dotnet
+export DOTNET_ROOT=/tmp/dotnet DOTNET_CLI_TELEMETRY_OPTOUT=1
+jd() { /tmp/dotnet/dotnet .gpu/app/jointdiff.dll "$@"; }
+log="$out/gpu-check.log"
+{
+  echo "== nvidia-smi"; nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv
+  echo "== jointdiff info"; jd info
+  echo "== selftest cuda (network sizes)"; jd selftest --device cuda --size network
+  echo "== PyTorch parity through jointdiff score --device cuda"
+  python3 tools/gpu_parity.py --jointdiff "/tmp/dotnet/dotnet .gpu/app/jointdiff.dll" --work /tmp/parity
+  for b in 1 16; do
+    echo "== jointdiff bench cuda ngf64 64x64x3 batch $b"
+    jd bench --device cuda --ngf 64 --size 64 --channels 3 --batch $b --iterations 20 --json | tee -a "$out/bench.jsonl"
+  done
+  echo "== PyTorch on the same GPU"
+  python3 benchmarks/pytorch_ncsnv2_bench.py --device cuda --iterations 20 --config 64:64:3:1 --config 64:64:3:16 | tee -a "$out/bench.jsonl"
+} 2>&1 | tee "$log"
