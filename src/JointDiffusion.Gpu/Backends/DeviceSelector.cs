@@ -118,7 +118,7 @@ public static class DeviceSelector
         Context context;
         try
         {
-            context = Context.Create(b => RegisterUsable(b, kind));
+            context = Context.Create(b => RegisterUsable(IlgpuBackend.ConfigureKernelCompilation(b), kind));
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
@@ -225,6 +225,7 @@ public static class DeviceSelector
         return new DeviceDescription(DeviceKind.OpenCL, d.Name, details, missing.Count == 0, missing.Count == 0 ? null : string.Join("; ", missing));
     }
 
+    /// <summary>Whether an OpenCL device is a GPU: <see cref="DescribeOpenCl"/> starts its details with the device type.</summary>
     private static bool IsGpu(DeviceDescription d) => d.Details.StartsWith("GPU", StringComparison.Ordinal);
 
     /// <summary>Says why no usable device of <paramref name="kind"/> is there: none found, or which ones and why not.</summary>
