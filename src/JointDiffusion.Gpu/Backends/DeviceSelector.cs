@@ -132,7 +132,14 @@ public static class DeviceSelector
             throw new DeviceNotFoundException($"--device {Name(kind)} was requested, but {Absence(ListDevices(), kind)}. {Advice}");
         }
 
-        return new IlgpuBackend(context, device, kind);
+        try
+        {
+            return new IlgpuBackend(context, device, kind); // disposes the context if it throws
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            throw new DeviceNotFoundException($"--device {Name(kind)}: '{device.Name}' was found but could not be opened: {e.Message}. {Advice}", e);
+        }
     }
 
     private const string Advice = "Use --device cpu for the SIMD CPU backend; `jointdiff info` lists the devices found.";
