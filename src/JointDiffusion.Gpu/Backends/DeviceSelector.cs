@@ -118,7 +118,7 @@ public static class DeviceSelector
         Context context;
         try
         {
-            context = Context.Create(b => RegisterUsable(b, kind));
+            context = Context.Create(b => RegisterUsable(IlgpuBackend.ConfigureKernelCompilation(b), kind));
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {
@@ -132,7 +132,14 @@ public static class DeviceSelector
             throw new DeviceNotFoundException($"--device {Name(kind)} was requested, but {Absence(ListDevices(), kind)}. {Advice}");
         }
 
-        return new IlgpuBackend(context, device, kind);
+        try
+        {
+            return new IlgpuBackend(context, device, kind); // disposes the context if it throws
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            throw new DeviceNotFoundException($"--device {Name(kind)}: '{device.Name}' was found but could not be opened: {e.Message}. {Advice}", e);
+        }
     }
 
     private const string Advice = "Use --device cpu for the SIMD CPU backend; `jointdiff info` lists the devices found.";
@@ -225,6 +232,7 @@ public static class DeviceSelector
         return new DeviceDescription(DeviceKind.OpenCL, d.Name, details, missing.Count == 0, missing.Count == 0 ? null : string.Join("; ", missing));
     }
 
+    /// <summary>Whether an OpenCL device is a GPU: <see cref="DescribeOpenCl"/> starts its details with the device type.</summary>
     private static bool IsGpu(DeviceDescription d) => d.Details.StartsWith("GPU", StringComparison.Ordinal);
 
     /// <summary>Says why no usable device of <paramref name="kind"/> is there: none found, or which ones and why not.</summary>

@@ -1,5 +1,6 @@
 using System.Globalization;
 using ILGPU;
+using ILGPU.Algorithms;
 using ILGPU.Runtime;
 using JointDiffusion.Gpu.Tensors;
 using JointDiffusion.Kernels;
@@ -61,6 +62,12 @@ public sealed class IlgpuBackend : ComputeBackend
 
     /// <inheritdoc/>
     public override DeviceKind Kind { get; }
+
+    /// <summary>
+    /// The context settings every ILGPU backend compiles its kernels with: ILGPU.Algorithms supplies the
+    /// PTX implementations of MathF.Exp and MathF.Log (ELU, the Box–Muller transform), which ILGPU alone lacks.
+    /// </summary>
+    internal static Context.Builder ConfigureKernelCompilation(Context.Builder builder) => builder.EnableAlgorithms();
 
     /// <summary>Threads per group of the reduction kernels: the largest power of two the device and the kernels' shared scratch allow.</summary>
     internal static int ReductionGroupSize(int maxThreadsPerGroup)
