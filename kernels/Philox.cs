@@ -21,9 +21,10 @@ public static class Philox
         Block(seed, block, out uint r0, out uint r1, out uint r2, out uint r3);
         uint a = lane < 2 ? r0 : r2;
         uint b = lane < 2 ? r1 : r3;
-        // 24-bit uniforms in (0, 1): the half-step offset keeps log away from 0.
-        float u1 = ((a >> 8) + 0.5f) * (1f / 16777216f);
-        float u2 = ((b >> 8) + 0.5f) * (1f / 16777216f);
+        // 24-bit uniforms in (0, 1): the half-step offset keeps log away from 0. The (int) cast keeps the
+        // conversion in single precision on devices without doubles (ILGPU converts uint→float via double).
+        float u1 = ((int)(a >> 8) + 0.5f) * (1f / 16777216f);
+        float u2 = ((int)(b >> 8) + 0.5f) * (1f / 16777216f);
         float radius = MathF.Sqrt(-2f * MathF.Log(u1));
         float angle = 2f * MathF.PI * u2;
         return (lane & 1) == 0 ? radius * MathF.Cos(angle) : radius * MathF.Sin(angle);
@@ -38,7 +39,7 @@ public static class Philox
         Block(seed, index >> 2, out uint r0, out uint r1, out uint r2, out uint r3);
         uint lane = (uint)(index & 3UL);
         uint r = lane == 0 ? r0 : lane == 1 ? r1 : lane == 2 ? r2 : r3;
-        return ((r >> 8) + 0.5f) * (1f / 16777216f);
+        return ((int)(r >> 8) + 0.5f) * (1f / 16777216f);
     }
 
     /// <summary>One Philox4x32-10 block: counter (block, 0), key = seed.</summary>
