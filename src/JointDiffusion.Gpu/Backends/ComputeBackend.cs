@@ -390,6 +390,69 @@ public abstract class ComputeBackend : IDisposable
         EndOp("elementwise", t0);
     }
 
+    /// <summary>y[b, i] = x[b, i]·w[i]: a per-element weight shared by every batch item. x, y [N, ...]; w holds x's per-sample length (any shape).</summary>
+    public void MultiplyBroadcast(Tensor x, Tensor w, Tensor y)
+    {
+        CheckSame(x, y, nameof(y));
+        CheckPerSample(w, x, nameof(w));
+        long t0 = BeginOp();
+        MultiplyBroadcastCore(x, w, y);
+        EndOp("elementwise", t0);
+    }
+
+    /// <summary>y[b, i] = x[b, i] + alpha·w[i] (y may be x). x, y [N, ...]; w holds x's per-sample length (any shape).</summary>
+    public void AddBroadcast(Tensor x, float alpha, Tensor w, Tensor y)
+    {
+        CheckSame(x, y, nameof(y));
+        CheckPerSample(w, x, nameof(w));
+        long t0 = BeginOp();
+        AddBroadcastCore(x, alpha, w, y);
+        EndOp("elementwise", t0);
+    }
+
+    /// <summary>
+    /// Batched matrix–vector product: y[b] = A·x[b], or Aᵀ·x[b] with <paramref name="transpose"/>. A is
+    /// [m, k]; x and y are [N, ...] whose per-sample lengths are k and m (m and k when transposed). y must not
+    /// alias x.
+    /// </summary>
+    public void MatVec(Tensor matrix, Tensor x, Tensor y, bool transpose)
+    {
+        CheckOwned(matrix, nameof(matrix));
+        CheckOwned(x, nameof(x));
+        CheckOwned(y, nameof(y));
+        if (matrix.Shape.Rank != 2)
+        {
+            throw new ArgumentException($"MatVec needs a matrix [m, k]; got {matrix.Shape}.", nameof(matrix));
+        }
+
+        int rows = matrix.Shape[0], cols = matrix.Shape[1];
+        int inLength = transpose ? rows : cols, outLength = transpose ? cols : rows;
+        if (x.Shape.PerSample != inLength || y.Shape.PerSample != outLength || x.Shape.N != y.Shape.N)
+        {
+            throw new ArgumentException(
+                $"MatVec with {(transpose ? "the transpose of " : string.Empty)}A {matrix.Shape} maps {inLength} values per sample to {outLength}; " +
+                $"got x {x.Shape} and y {y.Shape}.", nameof(x));
+        }
+
+        if (ReferenceEquals(x.Storage, y.Storage))
+        {
+            throw new ArgumentException("MatVec cannot write its result over its input.", nameof(y));
+        }
+
+        long t0 = BeginOp();
+        MatVecCore(matrix, x, y, transpose);
+        EndOp("matvec", t0);
+    }
+
+    /// <summary>Backend broadcast multiply.</summary>
+    protected abstract void MultiplyBroadcastCore(Tensor x, Tensor w, Tensor y);
+
+    /// <summary>Backend broadcast add.</summary>
+    protected abstract void AddBroadcastCore(Tensor x, float alpha, Tensor w, Tensor y);
+
+    /// <summary>Backend batched matrix–vector product; shapes are checked, y does not alias x.</summary>
+    protected abstract void MatVecCore(Tensor matrix, Tensor x, Tensor y, bool transpose);
+
     /// <summary>Backend fill.</summary>
     protected abstract void FillCore(Tensor y, float value);
 
@@ -546,6 +609,15 @@ public abstract class ComputeBackend : IDisposable
         if (!ReferenceEquals(t.Backend, this))
         {
             throw new ArgumentException($"Tensor '{name}' lives on backend '{t.Backend.Name}', not on '{Name}'.", name);
+        }
+    }
+
+    private void CheckPerSample(Tensor w, Tensor x, string name)
+    {
+        CheckOwned(w, name);
+        if (w.Length != x.Shape.PerSample)
+        {
+            throw new ArgumentException($"'{name}' {w.Shape} has {w.Length} values but each batch item of {x.Shape} has {x.Shape.PerSample}.", name);
         }
     }
 

@@ -468,6 +468,15 @@ public sealed class SimdBackend : ComputeBackend
     // ---------------------------------------------------------------- elementwise
 
     /// <inheritdoc/>
+    protected override void MultiplyBroadcastCore(Tensor x, Tensor w, Tensor y) => throw new NotImplementedException();
+
+    /// <inheritdoc/>
+    protected override void AddBroadcastCore(Tensor x, float alpha, Tensor w, Tensor y) => throw new NotImplementedException();
+
+    /// <inheritdoc/>
+    protected override void MatVecCore(Tensor matrix, Tensor x, Tensor y, bool transpose) => throw new NotImplementedException();
+
+    /// <inheritdoc/>
     protected override void FillCore(Tensor y, float value) => Array.Fill(D(y), value);
 
     /// <inheritdoc/>
