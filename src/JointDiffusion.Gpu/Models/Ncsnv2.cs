@@ -12,7 +12,7 @@ namespace JointDiffusion.Gpu.Models;
 /// PyTorch state_dict parameter names. The score is s(x, σ) = net(x)/σ with a per-sample σ; ngf and the
 /// channel count come from <c>begin_conv.weight</c> [ngf, C, 3, 3]. Any even image size works.
 /// </summary>
-public sealed class Ncsnv2 : IDisposable
+public sealed class Ncsnv2 : IScoreModel, IDisposable
 {
     /// <summary>Names a state_dict may hold that are not parameters of the continuous-time model.</summary>
     public static readonly IReadOnlyList<string> IgnoredNames = ["sigmas"];
@@ -183,10 +183,8 @@ public sealed class Ncsnv2 : IDisposable
     /// <summary>score = s(x, σ) for a batch; <paramref name="sigma"/> holds one σ per sample.</summary>
     public void Score(Tensor x, ReadOnlySpan<float> sigma, Tensor score)
     {
-        using var inv = InverseSigma(sigma, x.Shape);
-        using var tape = new Tape(Backend);
-        var s = Forward(tape.Input(x, false), inv, ParameterBinding.Constants(tape));
-        Backend.Copy(s.Value, score);
+        using var e = Evaluate(x, sigma, needVjp: false);
+        Backend.Copy(e.Score, score);
     }
 
     /// <summary>
@@ -194,17 +192,55 @@ public sealed class Ncsnv2 : IDisposable
     /// </summary>
     public void ScoreAndVjp(Tensor x, ReadOnlySpan<float> sigma, Tensor v, Tensor score, Tensor vjp)
     {
-        using var inv = InverseSigma(sigma, x.Shape);
-        using var tape = new Tape(Backend);
-        var xv = tape.Input(x, true);
-        var s = Forward(xv, inv, ParameterBinding.Constants(tape));
-        Backend.Copy(s.Value, score);
-        tape.Backward(s, v);
-        Backend.Copy(xv.Grad!, vjp);
+        using var e = Evaluate(x, sigma, needVjp: true);
+        Backend.Copy(e.Score, score);
+        e.Vjp(v, vjp);
+    }
+
+    /// <inheritdoc/>
+    public ScoreEvaluation Evaluate(Tensor x, ReadOnlySpan<float> sigma, bool needVjp)
+    {
+        var inv = InverseSigma(sigma, x.Shape);
+        var tape = new Tape(Backend);
+        try
+        {
+            var xv = tape.Input(x, needVjp);
+            var s = Forward(xv, inv, ParameterBinding.Constants(tape));
+            return new NetworkEvaluation(tape, inv, xv, s);
+        }
+        catch
+        {
+            tape.Dispose();
+            inv.Dispose();
+            throw;
+        }
     }
 
     /// <summary>Frees the parameters.</summary>
     public void Dispose() => Parameters.Dispose();
+
+    /// <summary>An evaluation that keeps its tape for one input VJP.</summary>
+    private sealed class NetworkEvaluation(Tape tape, Tensor inverseSigma, Variable input, Variable score) : ScoreEvaluation
+    {
+        public override Tensor Score => score.Value;
+
+        public override void Vjp(Tensor v, Tensor result)
+        {
+            if (!input.RequiresGrad)
+            {
+                throw new InvalidOperationException("This evaluation was made without needVjp.");
+            }
+
+            tape.Backward(score, v);
+            tape.Backend.Copy(input.Grad!, result);
+        }
+
+        protected override void Dispose(bool disposing)
+        {
+            tape.Dispose();
+            inverseSigma.Dispose();
+        }
+    }
 
     private Tensor InverseSigma(ReadOnlySpan<float> sigma, Shape x)
     {

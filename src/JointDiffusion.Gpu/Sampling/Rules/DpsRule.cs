@@ -1,0 +1,53 @@
+namespace JointDiffusion.Gpu.Sampling.Rules;
+
+/// <summary>
+/// DPS (Chung et al. 2022) in the joint form of Appendix A.1 with the authors' norm step: per batch item,
+/// ρ = ‖y − A x0|t − b n0|t‖ (not squared, not summed over the batch), x −= λ ∇_x ρ and n −= κ ∇_n ρ, where
+/// ∇_x ρ = −J_xᵀ Aᵀ (residual/ρ) and ∇_n ρ = −J_nᵀ b (residual/ρ).
+/// </summary>
+public sealed class DpsRule : IDataConsistencyRule
+{
+    private float[] _inverseNorms = [];
+
+    /// <inheritdoc/>
+    public string Name => "dps";
+
+    /// <inheritdoc/>
+    public bool NeedsJacobian => true;
+
+    /// <inheritdoc/>
+    public void Apply(DataConsistencyStep step)
+    {
+        var backend = step.Backend;
+        step.ComputeTweedie();
+        step.ComputeResidual(step.X0, step.N0);
+
+        // residual/ρ per batch item; a zero residual has no gradient direction.
+        backend.NormPerSample(step.Residual, step.PerSample);
+        var norms = step.PerSample.ToArray();
+        if (_inverseNorms.Length != norms.Length)
+        {
+            _inverseNorms = new float[norms.Length];
+        }
+
+        for (int i = 0; i < norms.Length; i++)
+        {
+            _inverseNorms[i] = norms[i] > 0f ? 1f / norms[i] : 0f;
+        }
+
+        backend.Upload(_inverseNorms, step.PerSample);
+        var direction = step.MeasurementScratch;
+        backend.ScalePerSample(step.Residual, step.PerSample, direction);
+
+        step.Operator.ApplyTranspose(direction, step.SignalScratch);
+        step.TweedieVjp(step.SignalScore, step.SignalScratch, step.SignalScratch2);
+        backend.Axpy(step.Lambda, step.SignalScratch2, step.X);
+
+        if (step.Joint)
+        {
+            backend.Scale(direction, step.NoiseGain, step.NoiseScratch!);
+            step.TweedieVjp(step.NoiseScore!, step.NoiseScratch!, step.NoiseScratch2!);
+            backend.Axpy(step.Kappa, step.NoiseScratch2!, step.N!);
+        }
+    }
+}
