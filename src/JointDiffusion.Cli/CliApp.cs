@@ -20,6 +20,7 @@ internal static class CliApp
         root.Subcommands.Add(SelfTestCommand.Create(stdout));
         root.Subcommands.Add(BenchCommand.Create(stdout));
         root.Subcommands.Add(ScoreCommand.Create(stdout));
+        root.Subcommands.Add(DenoiseCommand.Create(stdout));
 
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0)

@@ -17,7 +17,7 @@ namespace JointDiffusion.Gpu.Models;
 /// no network) and the sampler's exact test oracle. Safetensors: <c>__metadata__.arch = gaussian</c>,
 /// tensors <c>mean</c> (any shape, e.g. [C,H,W]) and either <c>std</c> (same shape) or <c>cov</c> [d, d].
 /// </remarks>
-public sealed class GaussianPrior : IScoreModel, IDisposable
+public sealed class GaussianPrior : IScoreModel
 {
     private readonly Tensor _mean;
     private readonly Tensor? _eigenvectors;

@@ -7,7 +7,7 @@ namespace JointDiffusion.Gpu.Models;
 /// A score model of the diffused distribution: s(x, σ) ≈ ∇ log p_σ(x), where p_σ is the data distribution
 /// convolved with N(0, σ² I). Implemented by the NCSNv2 network and by exact Gaussian priors.
 /// </summary>
-public interface IScoreModel
+public interface IScoreModel : IDisposable
 {
     /// <summary>The backend the model runs on.</summary>
     ComputeBackend Backend { get; }

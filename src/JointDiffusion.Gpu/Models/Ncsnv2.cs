@@ -12,7 +12,7 @@ namespace JointDiffusion.Gpu.Models;
 /// PyTorch state_dict parameter names. The score is s(x, σ) = net(x)/σ with a per-sample σ; ngf and the
 /// channel count come from <c>begin_conv.weight</c> [ngf, C, 3, 3]. Any even image size works.
 /// </summary>
-public sealed class Ncsnv2 : IScoreModel, IDisposable
+public sealed class Ncsnv2 : IScoreModel
 {
     /// <summary>Names a state_dict may hold that are not parameters of the continuous-time model.</summary>
     public static readonly IReadOnlyList<string> IgnoredNames = ["sigmas"];
