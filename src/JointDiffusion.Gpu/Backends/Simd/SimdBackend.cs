@@ -664,12 +664,12 @@ public sealed class SimdBackend : ComputeBackend
     /// <summary>
     /// y[b, :] = Σ_r x[b, r]·A[r, :], as vector axpys of the rows of A into y. A work item owns a block of columns
     /// (of every sample in its batch chunk) and runs over all rows in order, so no two threads write one output and
-    /// each output sums its terms in row order whatever the thread count. The row segment it reads stays in L1
-    /// while the item's samples use it.
+    /// each output sums its terms in row order whatever the thread count. The four row segments it reads at a time
+    /// stay in L1 while the item's samples use them.
     /// </summary>
     private static void MatVecTransposed(float[] a, float[] x, float[] y, int batch, int rows, int cols)
     {
-        // Segments of at least 128 floats (512 B) keep the per-axpy overhead small; at most 1024 keep them in L1.
+        // Segments of at least 128 floats (512 B) keep the per-call overhead small; at most 1024 (4 KiB, 16 KiB for four rows) keep them in L1.
         int colBlock = MatVecBlock(cols, 1024, 128);
         ForMatVecTiles(cols, colBlock, batch, (long)batch * rows * cols, (c0, c1, b0, b1) =>
         {
