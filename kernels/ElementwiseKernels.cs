@@ -74,4 +74,27 @@ public static class ElementwiseKernels
             y[i] += alpha * s[i / perSample] * x[i];
         }
     }
+
+    /// <summary>
+    /// y[i] = x[i]·w[i mod P], P = w's length = the per-sample length of x: a weight shared by every batch item
+    /// (y may alias x: each thread reads its element before writing it).
+    /// </summary>
+    public static void MultiplyBroadcast(Index1D index, ArrayView<float> x, ArrayView<float> w, ArrayView<float> y)
+    {
+        int i = index;
+        if (i < y.IntLength)
+        {
+            y[i] = x[i] * w[i % w.IntLength];
+        }
+    }
+
+    /// <summary>y[i] = x[i] + alpha·w[i mod P], P = w's length = the per-sample length of x (y may alias x).</summary>
+    public static void AddBroadcast(Index1D index, ArrayView<float> x, float alpha, ArrayView<float> w, ArrayView<float> y)
+    {
+        int i = index;
+        if (i < y.IntLength)
+        {
+            y[i] = x[i] + alpha * w[i % w.IntLength];
+        }
+    }
 }

@@ -101,6 +101,15 @@ public static class BackendAgreement
             b.Copy(i[2], o);
             b.AxpyPerSample(-1.5f, i[1], i[0], o);
         });
+        var sample = new Shape(c, s, s);
+        run.Op("multiply_broadcast", [img, sample], img, (b, i, o) => b.MultiplyBroadcast(i[0], i[1], o));
+        run.Op("add_broadcast", [img, sample], img, (b, i, o) => b.AddBroadcast(i[0], -1.5f, i[1], o));
+        // A compressed-sensing operator that halves an RGB image (at 32×32 the sampler's 1536 × 3072).
+        var rgb = Shape.Nchw(n, 3, s, s);
+        var measurements = new Shape(n, 3 * s * s / 2);
+        var matrix = new Shape(measurements[1], 3 * s * s);
+        run.Op("matvec", [matrix, rgb], measurements, (b, i, o) => b.MatVec(i[0], i[1], o, false));
+        run.Op("matvec transpose", [matrix, measurements], rgb, (b, i, o) => b.MatVec(i[0], i[1], o, true));
         run.Op("sum", [img], new Shape(1), (b, i, o) => b.Sum(i[0], o));
         run.Op("dot", [img, img], new Shape(1), (b, i, o) => b.Dot(i[0], i[1], o));
         run.Op("norm_per_sample", [img], new Shape(n), (b, i, o) => b.NormPerSample(i[0], o));

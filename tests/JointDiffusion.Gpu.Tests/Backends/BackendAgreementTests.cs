@@ -44,7 +44,8 @@ public sealed class BackendAgreementTests : IClassFixture<BackendPairFixture>
     /// <summary>Every op of <see cref="ComputeBackend"/> (conv included: it needs the SIMD conv to be implemented).</summary>
     public static TheoryData<string> Ops => new()
     {
-        "Fill", "Copy", "Add", "Affine", "Axpy", "ScalePerSample", "AxpyPerSample",
+        "Fill", "Copy", "Add", "Affine", "Axpy", "ScalePerSample", "AxpyPerSample", "MultiplyBroadcast", "AddBroadcast",
+        "MatVec", "MatVecTransposed",
         "Elu", "EluBackward", "MeanPool2x2", "MeanPool2x2Backward", "MaxPool2d", "MaxPool2dBackward",
         "BilinearResize", "BilinearResizeBackward", "InstanceNorm2dPlus", "InstanceNorm2dPlusBackward",
         "Sum", "Dot", "NormPerSample", "FillGaussian",
@@ -161,6 +162,39 @@ public sealed class BackendAgreementTests : IClassFixture<BackendPairFixture>
                 var s = RandomShape(rng);
                 float alpha = 3 * Uniform(rng);
                 return new($"{s}", [In(rng, new Shape(s.N)), In(rng, s), Acc(rng, s)], (b, t) => b.AxpyPerSample(alpha, t[0], t[1], t[2]));
+            }
+
+            case "MultiplyBroadcast":
+            {
+                var s = RandomShape(rng);
+                var w = PerSampleShape(rng, s);
+                // Alternate trials multiply in place (y may be x).
+                return accumulate
+                    ? new($"{s} by {w} in place", [Acc(rng, s), In(rng, w)], (b, t) => b.MultiplyBroadcast(t[0], t[1], t[0]))
+                    : new($"{s} by {w}", [In(rng, s), In(rng, w), Out(rng, s)], (b, t) => b.MultiplyBroadcast(t[0], t[1], t[2]));
+            }
+
+            case "AddBroadcast":
+            {
+                var s = RandomShape(rng);
+                var w = PerSampleShape(rng, s);
+                float alpha = 3 * Uniform(rng);
+                return accumulate
+                    ? new($"{s} plus {alpha}·{w} in place", [Acc(rng, s), In(rng, w)], (b, t) => b.AddBroadcast(t[0], alpha, t[1], t[0]))
+                    : new($"{s} plus {alpha}·{w}", [In(rng, s), In(rng, w), Out(rng, s)], (b, t) => b.AddBroadcast(t[0], alpha, t[1], t[2]));
+            }
+
+            case "MatVec":
+            case "MatVecTransposed":
+            {
+                // m, k ≤ 48: each output sums at most 48 products, within the Reassociated chain-length bound.
+                bool transpose = op == "MatVecTransposed";
+                var a = new Shape(rng.Next(1, 49), rng.Next(1, 49));
+                int n = rng.Next(1, 4), inLength = transpose ? a[0] : a[1], outLength = transpose ? a[1] : a[0];
+                // Alternate trials give x and y extra axes: only the per-sample lengths matter.
+                var x = accumulate ? new Shape(n, 1, inLength) : new Shape(n, inLength);
+                var y = accumulate ? new Shape(n, outLength, 1, 1) : new Shape(n, outLength);
+                return new($"A {a} x {x} y {y}", [In(rng, a), In(rng, x), Out(rng, y, Reassociated)], (b, t) => b.MatVec(t[0], t[1], t[2], transpose));
             }
 
             case "Elu":
@@ -429,6 +463,10 @@ public sealed class BackendAgreementTests : IClassFixture<BackendPairFixture>
         2 => new Shape(rng.Next(1, 4), rng.Next(1, 5), rng.Next(1, 8)),
         _ => RandomNchw(rng),
     };
+
+    /// <summary>A shape with the per-sample length of <paramref name="s"/>: flat, or <paramref name="s"/> without its batch axis.</summary>
+    private static Shape PerSampleShape(Random rng, Shape s) =>
+        s.Rank > 1 && rng.Next(2) == 0 ? new Shape(s.ToArray()[1..]) : new Shape(s.PerSample);
 
     /// <summary>Some shapes long enough that a full reduction needs many groups and a second pass over the partials.</summary>
     private static Shape RandomReductionShape(Random rng) => rng.Next(3) switch

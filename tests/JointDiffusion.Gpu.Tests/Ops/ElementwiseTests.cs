@@ -3,12 +3,13 @@ using static JointDiffusion.Gpu.Tests.Reference.ReferenceOps;
 
 namespace JointDiffusion.Gpu.Tests.Ops;
 
-/// <summary>Fill, copy, add, affine, axpy and their per-sample forms of every backend against the double reference.</summary>
+/// <summary>Fill, copy, add, affine, axpy, their per-sample forms and the broadcast multiply and add of every backend against the double reference.</summary>
 /// <remarks>
 /// Tolerance: each output is at most three float operations on float inputs (products then a sum, possibly fused),
 /// each with relative error ≤ u, so |error| ≤ 3u·Σ|terms| (the sum of the absolute values of what is added); 4u
 /// leaves room for the reference's own double rounding near the bound. Fill and copy are exact.
-/// Shapes: batch 3 with per-sample lengths around vector widths; on SIMD also a tensor above the parallel threshold.
+/// Shapes: batch 3 with per-sample lengths around vector widths; on SIMD also a tensor above the parallel threshold,
+/// and for the broadcast ops many short samples above it, so that the parallel chunks start and end inside samples.
 /// </remarks>
 [Collection(BackendCollection.Name)]
 public sealed class ElementwiseTests(BackendFixture fixture)
@@ -19,6 +20,17 @@ public sealed class ElementwiseTests(BackendFixture fixture)
         { BackendFixture.Simd, 1, 1 }, { BackendFixture.Simd, 3, 37 }, { BackendFixture.Simd, 3, 40_001 },
         { BackendFixture.IlgpuCpu, 1, 1 }, { BackendFixture.IlgpuCpu, 3, 37 },
     };
+
+    /// <summary><see cref="Cases"/> plus 5000 samples of 7 elements (35 000 in all, above the SIMD parallel threshold).</summary>
+    public static TheoryData<string, int, int> BroadcastCases
+    {
+        get
+        {
+            var data = Cases;
+            data.Add(BackendFixture.Simd, 5000, 7);
+            return data;
+        }
+    }
 
     private static double[] Tol(params double[][] terms) =>
         Enumerable.Range(0, terms[0].Length).Select(i => 4 * ArrayAssert.FloatEps * terms.Sum(t => Math.Abs(t[i]))).ToArray();
@@ -112,5 +124,55 @@ public sealed class ElementwiseTests(BackendFixture fixture)
         ArrayAssert.Close(scaled, tinPlace.ToDoubles(), Tol(scaled), $"{backendName} scale per sample in place");
         // alpha·s[n]·x: two products, then the sum with y.
         ArrayAssert.Close(AxpyPerSample(0.5, s, x, y, per), ty.ToDoubles(), Tol(y, scaled, Affine(scaled, 0.5, 0)), $"{backendName} axpy per sample");
+    }
+
+    [Theory]
+    [MemberData(nameof(BroadcastCases))]
+    public void MultiplyAndAddBroadcast_MatchReference_AlsoInPlace(string backendName, int n, int per)
+    {
+        var backend = fixture.Get(backendName);
+        var x = RandomArrays.Uniform(1250, n * per);
+        var w = RandomArrays.Uniform(1251, per, -2, 2);
+        using var tx = backend.Upload(x, n, per);
+        using var tw = backend.Upload(w, per);
+        using var tproduct = backend.Filled(float.NaN, n, per);
+        using var tsum = backend.Filled(float.NaN, n, per);
+        using var tproductInPlace = backend.Upload(x, n, per);
+        using var tsumInPlace = backend.Upload(x, n, per);
+
+        backend.MultiplyBroadcast(tx, tw, tproduct);
+        backend.MultiplyBroadcast(tproductInPlace, tw, tproductInPlace);
+        backend.AddBroadcast(tx, -0.75f, tw, tsum);
+        backend.AddBroadcast(tsumInPlace, -0.75f, tw, tsumInPlace);
+
+        var product = MultiplyBroadcast(x, w);
+        var sum = AddBroadcast(x, -0.75, w);
+        // alpha·w[i]: one product, then the sum with x.
+        var sumTol = Tol(x, MultiplyBroadcast(Enumerable.Repeat(-0.75, x.Length).ToArray(), w));
+        ArrayAssert.Close(product, tproduct.ToDoubles(), Tol(product), $"{backendName} multiply broadcast");
+        ArrayAssert.Close(product, tproductInPlace.ToDoubles(), Tol(product), $"{backendName} multiply broadcast in place");
+        ArrayAssert.Close(sum, tsum.ToDoubles(), sumTol, $"{backendName} add broadcast");
+        ArrayAssert.Close(sum, tsumInPlace.ToDoubles(), sumTol, $"{backendName} add broadcast in place");
+    }
+
+    [Theory]
+    [MemberData(nameof(BackendFixture.Names), MemberType = typeof(BackendFixture))]
+    public void BroadcastOps_ApplyAnImageShapedWeightToEverySample(string backendName)
+    {
+        // x [2, 3, 4, 5] with w [3, 4, 5]: element (b, c, i, j) meets w[c, i, j] in both samples.
+        var backend = fixture.Get(backendName);
+        var x = RandomArrays.Uniform(1260, 2 * 60);
+        var w = RandomArrays.Uniform(1261, 60);
+        using var tx = backend.Upload(x, 2, 3, 4, 5);
+        using var tw = backend.Upload(w, 3, 4, 5);
+        using var tproduct = backend.Filled(float.NaN, 2, 3, 4, 5);
+        using var tsum = backend.Filled(float.NaN, 2, 3, 4, 5);
+
+        backend.MultiplyBroadcast(tx, tw, tproduct);
+        backend.AddBroadcast(tx, 2f, tw, tsum);
+
+        var product = MultiplyBroadcast(x, w);
+        ArrayAssert.Close(product, tproduct.ToDoubles(), Tol(product), $"{backendName} multiply broadcast");
+        ArrayAssert.Close(AddBroadcast(x, 2, w), tsum.ToDoubles(), Tol(x, MultiplyBroadcast(Enumerable.Repeat(2.0, x.Length).ToArray(), w)), $"{backendName} add broadcast");
     }
 }

@@ -485,6 +485,39 @@ public static class ReferenceOps
     public static double[] AxpyPerSample(double alpha, double[] s, double[] x, double[] y, int perSample) =>
         y.Select((v, i) => v + alpha * s[i / perSample] * x[i]).ToArray();
 
+    /// <summary>y[b, i] = x[b, i]·w[i], with w's length the per-sample length of x.</summary>
+    public static double[] MultiplyBroadcast(double[] x, double[] w) => x.Select((v, i) => v * w[i % w.Length]).ToArray();
+
+    /// <summary>y[b, i] = x[b, i] + alpha·w[i], with w's length the per-sample length of x.</summary>
+    public static double[] AddBroadcast(double[] x, double alpha, double[] w) => x.Select((v, i) => v + alpha * w[i % w.Length]).ToArray();
+
+    // ---------------------------------------------------------------- linear algebra
+
+    /// <summary>
+    /// y[b, r] = Σ_c A[r, c]·x[b, c] for A [rows, cols] row-major and x [batch, cols]; with <paramref name="transpose"/>
+    /// y[b, c] = Σ_r A[r, c]·x[b, r] for x [batch, rows]. Returns y flattened to [batch, out].
+    /// </summary>
+    public static double[] MatVec(double[] a, int rows, int cols, double[] x, int batch, bool transpose)
+    {
+        int inLength = transpose ? rows : cols, outLength = transpose ? cols : rows;
+        var y = new double[batch * outLength];
+        for (int b = 0; b < batch; b++)
+        {
+            for (int o = 0; o < outLength; o++)
+            {
+                double acc = 0;
+                for (int i = 0; i < inLength; i++)
+                {
+                    acc += (transpose ? a[i * cols + o] : a[o * cols + i]) * x[b * inLength + i];
+                }
+
+                y[b * outLength + o] = acc;
+            }
+        }
+
+        return y;
+    }
+
     // ---------------------------------------------------------------- reductions
 
     /// <summary>Σ x.</summary>

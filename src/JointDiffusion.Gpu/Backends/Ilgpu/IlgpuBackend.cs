@@ -227,13 +227,24 @@ public sealed class IlgpuBackend : ComputeBackend
     // ---------------------------------------------------------------- elementwise
 
     /// <inheritdoc/>
-    protected override void MultiplyBroadcastCore(Tensor x, Tensor w, Tensor y) => throw new NotImplementedException();
+    protected override void MultiplyBroadcastCore(Tensor x, Tensor w, Tensor y) => _k.MultiplyBroadcast(y.Length, V(x), V(w), V(y));
 
     /// <inheritdoc/>
-    protected override void AddBroadcastCore(Tensor x, float alpha, Tensor w, Tensor y) => throw new NotImplementedException();
+    protected override void AddBroadcastCore(Tensor x, float alpha, Tensor w, Tensor y) => _k.AddBroadcast(y.Length, V(x), alpha, V(w), V(y));
 
     /// <inheritdoc/>
-    protected override void MatVecCore(Tensor matrix, Tensor x, Tensor y, bool transpose) => throw new NotImplementedException();
+    protected override void MatVecCore(Tensor matrix, Tensor x, Tensor y, bool transpose)
+    {
+        int rows = matrix.Shape[0], cols = matrix.Shape[1];
+        if (transpose)
+        {
+            _k.MatVecTransposed(y.Length, V(matrix), V(x), V(y), rows, cols);
+        }
+        else
+        {
+            _k.MatVec(y.Length, V(matrix), V(x), V(y), rows, cols);
+        }
+    }
 
     /// <inheritdoc/>
     protected override void FillCore(Tensor y, float value) => _k.Fill(y.Length, V(y), value);

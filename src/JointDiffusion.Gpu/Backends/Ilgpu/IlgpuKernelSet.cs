@@ -20,6 +20,11 @@ internal sealed class IlgpuKernelSet
         Axpy = a.LoadAutoGroupedStreamKernel<Index1D, float, ArrayView<float>, ArrayView<float>>(ElementwiseKernels.Axpy);
         ScalePerSample = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(ElementwiseKernels.ScalePerSample);
         AxpyPerSample = a.LoadAutoGroupedStreamKernel<Index1D, float, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(ElementwiseKernels.AxpyPerSample);
+        MultiplyBroadcast = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>>(ElementwiseKernels.MultiplyBroadcast);
+        AddBroadcast = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, float, ArrayView<float>, ArrayView<float>>(ElementwiseKernels.AddBroadcast);
+
+        MatVec = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(LinearAlgebraKernels.MatVec);
+        MatVecTransposed = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int>(LinearAlgebraKernels.MatVecTransposed);
 
         EluForward = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>>(EluKernels.Forward);
         EluBackward = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(EluKernels.Backward);
@@ -66,6 +71,14 @@ internal sealed class IlgpuKernelSet
     public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int> ScalePerSample { get; }
 
     public Action<Index1D, float, ArrayView<float>, ArrayView<float>, ArrayView<float>, int> AxpyPerSample { get; }
+
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>> MultiplyBroadcast { get; }
+
+    public Action<Index1D, ArrayView<float>, float, ArrayView<float>, ArrayView<float>> AddBroadcast { get; }
+
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int> MatVec { get; }
+
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int, int> MatVecTransposed { get; }
 
     public Action<Index1D, ArrayView<float>, ArrayView<float>> EluForward { get; }
 

@@ -468,13 +468,34 @@ public sealed class SimdBackend : ComputeBackend
     // ---------------------------------------------------------------- elementwise
 
     /// <inheritdoc/>
-    protected override void MultiplyBroadcastCore(Tensor x, Tensor w, Tensor y) => throw new NotImplementedException();
+    protected override void MultiplyBroadcastCore(Tensor x, Tensor w, Tensor y)
+    {
+        float[] xd = D(x), wd = D(w), yd = D(y);
+        ForBroadcastSegments(x.Length, wd.Length, (start, wStart, len) =>
+            MultiplySpan(xd.AsSpan(start, len), wd.AsSpan(wStart, len), yd.AsSpan(start, len)));
+    }
 
     /// <inheritdoc/>
-    protected override void AddBroadcastCore(Tensor x, float alpha, Tensor w, Tensor y) => throw new NotImplementedException();
+    protected override void AddBroadcastCore(Tensor x, float alpha, Tensor w, Tensor y)
+    {
+        float[] xd = D(x), wd = D(w), yd = D(y);
+        ForBroadcastSegments(x.Length, wd.Length, (start, wStart, len) =>
+            AddScaledSpan(xd.AsSpan(start, len), alpha, wd.AsSpan(wStart, len), yd.AsSpan(start, len)));
+    }
 
     /// <inheritdoc/>
-    protected override void MatVecCore(Tensor matrix, Tensor x, Tensor y, bool transpose) => throw new NotImplementedException();
+    protected override void MatVecCore(Tensor matrix, Tensor x, Tensor y, bool transpose)
+    {
+        int rows = matrix.Shape[0], cols = matrix.Shape[1];
+        if (transpose)
+        {
+            MatVecTransposed(D(matrix), D(x), D(y), y.Shape.N, rows, cols);
+        }
+        else
+        {
+            MatVecRows(D(matrix), D(x), D(y), y.Shape.N, rows, cols);
+        }
+    }
 
     /// <inheritdoc/>
     protected override void FillCore(Tensor y, float value) => Array.Fill(D(y), value);
@@ -564,6 +585,218 @@ public sealed class SimdBackend : ComputeBackend
         {
             y[i] += alpha * x[i];
         }
+    }
+
+    private static void MultiplySpan(ReadOnlySpan<float> x, ReadOnlySpan<float> w, Span<float> y)
+    {
+        var xv = MemoryMarshal.Cast<float, Vector<float>>(x);
+        var wv = MemoryMarshal.Cast<float, Vector<float>>(w);
+        var yv = MemoryMarshal.Cast<float, Vector<float>>(y);
+        for (int i = 0; i < yv.Length; i++)
+        {
+            yv[i] = xv[i] * wv[i];
+        }
+
+        for (int i = yv.Length * Vector<float>.Count; i < y.Length; i++)
+        {
+            y[i] = x[i] * w[i];
+        }
+    }
+
+    private static void AddScaledSpan(ReadOnlySpan<float> x, float alpha, ReadOnlySpan<float> w, Span<float> y)
+    {
+        var xv = MemoryMarshal.Cast<float, Vector<float>>(x);
+        var wv = MemoryMarshal.Cast<float, Vector<float>>(w);
+        var yv = MemoryMarshal.Cast<float, Vector<float>>(y);
+        var av = new Vector<float>(alpha);
+        for (int i = 0; i < yv.Length; i++)
+        {
+            yv[i] = xv[i] + av * wv[i];
+        }
+
+        for (int i = yv.Length * Vector<float>.Count; i < y.Length; i++)
+        {
+            y[i] = x[i] + alpha * w[i];
+        }
+    }
+
+    /// <summary>
+    /// Runs <paramref name="body"/>(start, start mod period, length) over [0, total) in pieces that never cross a
+    /// multiple of <paramref name="period"/>, so that each piece of x meets one contiguous piece of a broadcast weight.
+    /// </summary>
+    private static void ForBroadcastSegments(int total, int period, Action<int, int, int> body) =>
+        ForChunks(total, (start, len) =>
+        {
+            for (int i = start, end = start + len; i < end;)
+            {
+                int offset = i % period, piece = Math.Min(end - i, period - offset);
+                body(i, offset, piece);
+                i += piece;
+            }
+        });
+
+    // ---------------------------------------------------------------- matrix–vector products
+
+    /// <summary>Floats of A one work item of a matrix–vector product reads repeatedly: 64 KiB, which stays in a core's L2.</summary>
+    private const int MatVecBlockFloats = 1 << 14;
+
+    /// <summary>
+    /// y[b, r] = A[r, :]·x[b, :]. A work item is a block of rows of A times a chunk of the batch; it walks its
+    /// samples over the same block, so the block is read from memory once and from cache by the other samples.
+    /// Every output is one <see cref="DotProduct"/> in a fixed order, so results do not depend on the thread count.
+    /// </summary>
+    private static void MatVecRows(float[] a, float[] x, float[] y, int batch, int rows, int cols)
+    {
+        int rowBlock = MatVecBlock(rows, Math.Max(1, MatVecBlockFloats / cols), 1);
+        ForMatVecTiles(rows, rowBlock, batch, (long)batch * rows * cols, (r0, r1, b0, b1) =>
+        {
+            for (int b = b0; b < b1; b++)
+            {
+                var xb = new ReadOnlySpan<float>(x, b * cols, cols);
+                for (int r = r0; r < r1; r++)
+                {
+                    y[b * rows + r] = DotProduct(new ReadOnlySpan<float>(a, r * cols, cols), xb);
+                }
+            }
+        });
+    }
+
+    /// <summary>
+    /// y[b, :] = Σ_r x[b, r]·A[r, :], as vector axpys of the rows of A into y. A work item owns a block of columns
+    /// (of every sample in its batch chunk) and runs over all rows in order, so no two threads write one output and
+    /// each output sums its terms in row order whatever the thread count. The four row segments it reads at a time
+    /// stay in L1 while the item's samples use them.
+    /// </summary>
+    private static void MatVecTransposed(float[] a, float[] x, float[] y, int batch, int rows, int cols)
+    {
+        // Segments of at least 128 floats (512 B) keep the per-call overhead small; at most 1024 (4 KiB, 16 KiB for four rows) keep them in L1.
+        int colBlock = MatVecBlock(cols, 1024, 128);
+        ForMatVecTiles(cols, colBlock, batch, (long)batch * rows * cols, (c0, c1, b0, b1) =>
+        {
+            int width = c1 - c0;
+            for (int b = b0; b < b1; b++)
+            {
+                y.AsSpan(b * cols + c0, width).Clear();
+            }
+
+            int r = 0;
+            for (; r + 3 < rows; r += 4)
+            {
+                var a0 = new ReadOnlySpan<float>(a, r * cols + c0, width);
+                var a1 = new ReadOnlySpan<float>(a, (r + 1) * cols + c0, width);
+                var a2 = new ReadOnlySpan<float>(a, (r + 2) * cols + c0, width);
+                var a3 = new ReadOnlySpan<float>(a, (r + 3) * cols + c0, width);
+                for (int b = b0; b < b1; b++)
+                {
+                    int xi = b * rows + r;
+                    AxpyFourRows(x[xi], x[xi + 1], x[xi + 2], x[xi + 3], a0, a1, a2, a3, y.AsSpan(b * cols + c0, width));
+                }
+            }
+
+            for (; r < rows; r++)
+            {
+                var segment = new ReadOnlySpan<float>(a, r * cols + c0, width);
+                for (int b = b0; b < b1; b++)
+                {
+                    AxpySpan(x[b * rows + r], segment, y.AsSpan(b * cols + c0, width));
+                }
+            }
+        });
+    }
+
+    /// <summary>
+    /// y += x0·a0 + x1·a1 + x2·a2 + x3·a3, added one row after the other, so that each element rounds exactly as
+    /// after four <see cref="AxpySpan"/> calls, but with y loaded and stored once per four rows instead of four times.
+    /// </summary>
+    private static void AxpyFourRows(float x0, float x1, float x2, float x3,
+        ReadOnlySpan<float> a0, ReadOnlySpan<float> a1, ReadOnlySpan<float> a2, ReadOnlySpan<float> a3, Span<float> y)
+    {
+        var v0 = MemoryMarshal.Cast<float, Vector<float>>(a0);
+        var v1 = MemoryMarshal.Cast<float, Vector<float>>(a1);
+        var v2 = MemoryMarshal.Cast<float, Vector<float>>(a2);
+        var v3 = MemoryMarshal.Cast<float, Vector<float>>(a3);
+        var yv = MemoryMarshal.Cast<float, Vector<float>>(y);
+        Vector<float> s0 = new(x0), s1 = new(x1), s2 = new(x2), s3 = new(x3);
+        for (int i = 0; i < yv.Length; i++)
+        {
+            yv[i] = yv[i] + s0 * v0[i] + s1 * v1[i] + s2 * v2[i] + s3 * v3[i];
+        }
+
+        for (int i = yv.Length * Vector<float>.Count; i < y.Length; i++)
+        {
+            y[i] = y[i] + x0 * a0[i] + x1 * a1[i] + x2 * a2[i] + x3 * a3[i];
+        }
+    }
+
+    /// <summary>
+    /// A block of an extent of <paramref name="extent"/> rows or columns: at most <paramref name="largest"/>, and
+    /// smaller (down to <paramref name="smallest"/>) when that gives every thread a few blocks.
+    /// </summary>
+    private static int MatVecBlock(int extent, int largest, int smallest)
+    {
+        int spread = (extent + 4 * Environment.ProcessorCount - 1) / (4 * Environment.ProcessorCount);
+        return Math.Clamp(Math.Min(largest, Math.Max(smallest, spread)), 1, extent);
+    }
+
+    /// <summary>
+    /// Runs <paramref name="body"/>(first, end, firstSample, endSample) over blocks of <paramref name="extent"/> times
+    /// chunks of the batch, in parallel when the product has at least <see cref="ParallelThreshold"/> multiply-adds.
+    /// The batch is split only as far as needed to give every thread a few items.
+    /// </summary>
+    private static void ForMatVecTiles(int extent, int block, int batch, long multiplyAdds, Action<int, int, int, int> body)
+    {
+        if (multiplyAdds < ParallelThreshold)
+        {
+            body(0, extent, 0, batch);
+            return;
+        }
+
+        int blocks = (extent + block - 1) / block;
+        int chunksWanted = Math.Clamp((4 * Environment.ProcessorCount + blocks - 1) / blocks, 1, batch);
+        int perChunk = (batch + chunksWanted - 1) / chunksWanted;
+        int chunks = (batch + perChunk - 1) / perChunk;
+        Parallel.For(0, blocks * chunks, item =>
+        {
+            int blk = item % blocks, chunk = item / blocks;
+            body(blk * block, Math.Min(extent, (blk + 1) * block), chunk * perChunk, Math.Min(batch, (chunk + 1) * perChunk));
+        });
+    }
+
+    /// <summary>
+    /// Σ a[i]·b[i] in float with four independent vector accumulators, which hide the latency of the vector add
+    /// (one accumulator would serialise every iteration on it), then the scalar tail.
+    /// </summary>
+    private static float DotProduct(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
+    {
+        b = b[..a.Length];
+        int width = Vector<float>.Count, vectors = a.Length / width;
+        ref float ra = ref MemoryMarshal.GetReference(a);
+        ref float rb = ref MemoryMarshal.GetReference(b);
+        Vector<float> s0 = Vector<float>.Zero, s1 = Vector<float>.Zero, s2 = Vector<float>.Zero, s3 = Vector<float>.Zero;
+        int v = 0;
+        // Unchecked loads: v + 3 < vectors keeps every load inside a, and b has a's length.
+        for (; v + 3 < vectors; v += 4)
+        {
+            nuint i = (nuint)(v * width);
+            s0 += Vector.LoadUnsafe(ref ra, i) * Vector.LoadUnsafe(ref rb, i);
+            s1 += Vector.LoadUnsafe(ref ra, i + (nuint)width) * Vector.LoadUnsafe(ref rb, i + (nuint)width);
+            s2 += Vector.LoadUnsafe(ref ra, i + (nuint)(2 * width)) * Vector.LoadUnsafe(ref rb, i + (nuint)(2 * width));
+            s3 += Vector.LoadUnsafe(ref ra, i + (nuint)(3 * width)) * Vector.LoadUnsafe(ref rb, i + (nuint)(3 * width));
+        }
+
+        for (; v < vectors; v++)
+        {
+            nuint i = (nuint)(v * width);
+            s0 += Vector.LoadUnsafe(ref ra, i) * Vector.LoadUnsafe(ref rb, i);
+        }
+
+        float sum = Vector.Sum((s0 + s1) + (s2 + s3));
+        for (int i = vectors * width; i < a.Length; i++)
+        {
+            sum += a[i] * b[i];
+        }
+
+        return sum;
     }
 
     // ---------------------------------------------------------------- reductions
