@@ -92,10 +92,26 @@ public sealed class GaussianPosteriorTests(ITestOutputHelper output) : IDisposab
         return (signal, noise);
     }
 
-    public static TheoryData<string, bool> Cases => new()
+    /// <summary>
+    /// Rule, operator, λ = κ, and the tolerances on the RMS mean error (in posterior stds) and RMS relative std
+    /// error. K = 512 samples put the Monte-Carlo error near 1/√K ≈ 0.04 for the mean and 1/√(2K) ≈ 0.03 for
+    /// the std. ΠGDM's r_t² = β²/(β²+1) assumes unit data variance, which leaves a known bias of 0.2–0.6
+    /// posterior stds on priors far from unit variance (REFERENCE_RESULTS.md; 0.30 and 0.18 measured here).
+    /// DPS (a fixed-length step along a diagonal-covariance likelihood gradient) and projection (matching x_t
+    /// to a diffused copy of y, splitting the residual between x and n by λ and κ) are not exact samplers even
+    /// for Gaussian priors: their bounds are measured values (DPS 0.14/0.34 mean, 0.09/0.10 std; projection
+    /// 0.74/0.60 mean, 0.41/0.45 std, scalar/CS) with about 30% headroom, so that a regression shows. λ is
+    /// chosen per case: projection's gradient step on ½‖ŷ − Ax − bn‖² is only stable for
+    /// λ(‖A‖² + b²) &lt; 2, and ‖A‖² ≈ 5.8 for this CS matrix, hence 0.2 there.
+    /// </summary>
+    public static TheoryData<string, bool, float, double, double> Cases => new()
     {
-        { "pigdm", false }, { "dps", false }, { "projection", false },
-        { "pigdm", true }, { "dps", true }, { "projection", true },
+        { "pigdm", false, 1f, 0.45, 0.2 },
+        { "pigdm", true, 1f, 0.45, 0.2 },
+        { "dps", false, 0.5f, 0.25, 0.15 },
+        { "dps", true, 0.5f, 0.45, 0.15 },
+        { "projection", false, 1f, 1.0, 0.55 },
+        { "projection", true, 0.2f, 0.8, 0.6 },
     };
 
     private static IDataConsistencyRule Rule(string name) => name switch
@@ -105,18 +121,20 @@ public sealed class GaussianPosteriorTests(ITestOutputHelper output) : IDisposab
         _ => new ProjectionRule(),
     };
 
+    private IMeasurementOperator Operator(bool compressedSensing) => compressedSensing
+        ? DenseOperator.CompressedSensing(_backend, ImageShape, 2, seed: 5)
+        : DiagonalOperator.Scalar(_backend, ImageShape, 0.5f);
+
     [Theory]
     [MemberData(nameof(Cases))]
-    public void JointSampler_RecoversGaussianPosterior(string rule, bool compressedSensing)
+    public void JointSampler_RecoversGaussianPosterior(string rule, bool compressedSensing, float weight, double meanTolerance, double stdTolerance)
     {
-        using var cs = compressedSensing ? DenseOperator.CompressedSensing(_backend, ImageShape, 2, seed: 5) : null;
-        using var scalar = compressedSensing ? null : DiagonalOperator.Scalar(_backend, ImageShape, 0.5f);
-        IMeasurementOperator op = compressedSensing ? cs! : scalar!;
-        var p = MakeProblem(compressedSensing, cs);
+        using var op = Operator(compressedSensing);
+        var p = MakeProblem(compressedSensing, op as DenseOperator);
         var (signal, noise) = Priors(p, [.. op.MeasurementShape]);
         using var _s = signal;
         using var _n = noise;
-        var (xTrue, y) = Draw(p, seed: 11);
+        var (_, y) = Draw(p, seed: 11);
         var (mean, cov) = Posterior(p, y);
 
         const int K = 512;
@@ -124,8 +142,8 @@ public sealed class GaussianPosteriorTests(ITestOutputHelper output) : IDisposab
         {
             Steps = 300,
             Rule = Rule(rule),
-            Lambda = 1f,
-            Kappa = 1f,
+            Lambda = weight,
+            Kappa = weight,
             NoiseGain = (float)p.B,
             SamplesPerObservation = K,
             Seed = 3,
@@ -142,7 +160,57 @@ public sealed class GaussianPosteriorTests(ITestOutputHelper output) : IDisposab
 
         meanErr = Math.Sqrt(meanErr / D);
         stdErr = Math.Sqrt(stdErr / D);
-        output.WriteLine($"{rule} {(compressedSensing ? "CS" : "scalar")}: mean error {meanErr:F3} posterior stds (RMS), std relative error {stdErr:F3}");
-        Assert.True(meanErr < 10, "placeholder");
+        output.WriteLine($"{rule} {(compressedSensing ? "CS" : "scalar")} λ=κ={weight}: mean error {meanErr:F3} posterior stds (RMS), std relative error {stdErr:F3}");
+        Assert.True(meanErr < meanTolerance, $"mean error {meanErr:F3} posterior stds ≥ {meanTolerance}");
+        Assert.True(stdErr < stdTolerance, $"std relative error {stdErr:F3} ≥ {stdTolerance}");
+    }
+
+    /// <summary>
+    /// The point of the method: the joint sampler, which knows the noise's structure, against the single-prior
+    /// baseline, which models it as white noise of the right average variance, on MSE of the posterior mean to
+    /// the true x over 16 observations. The closed-form posterior mean (the MMSE estimate) is the floor.
+    /// </summary>
+    [Theory]
+    [InlineData("pigdm", false, 1f)]
+    [InlineData("pigdm", true, 1f)]
+    [InlineData("dps", false, 0.5f)]
+    [InlineData("dps", true, 0.5f)]
+    [InlineData("projection", false, 1f)]
+    [InlineData("projection", true, 0.2f)]
+    public void JointRules_BeatTheirSinglePriorBaselines(string rule, bool compressedSensing, float weight)
+    {
+        using var op = Operator(compressedSensing);
+        var p = MakeProblem(compressedSensing, op as DenseOperator);
+        var (signal, noise) = Priors(p, [.. op.MeasurementShape]);
+        using var _s = signal;
+        using var _n = noise;
+        const int B = 16, K = 8;
+        int m = p.MuN.Count;
+        var ys = new float[B * m];
+        var truths = new List<Vector<double>>();
+        double mmse = 0;
+        for (int b = 0; b < B; b++)
+        {
+            var (x, y) = Draw(p, seed: 100 + b);
+            truths.Add(x);
+            for (int i = 0; i < m; i++)
+            {
+                ys[b * m + i] = (float)y[i];
+            }
+
+            mmse += (Posterior(p, y).Mean - x).PointwisePower(2).Average() / B;
+        }
+
+        var options = new SamplerOptions { Steps = 300, Rule = Rule(rule), Lambda = weight, Kappa = weight, NoiseGain = (float)p.B, SamplesPerObservation = K, Seed = 7 };
+        double Mse(PosteriorSamples r) => Enumerable.Range(0, B).Average(b =>
+            Enumerable.Range(0, D).Average(i => Math.Pow(r.XMean[b * D + i] - truths[b][i], 2)));
+
+        double joint = Mse(new JointSampler(signal, noise, op).Sample(ys, B, options));
+        // The baseline's white noise has the structured noise's average variance (scaled by b).
+        float sigmaY = (float)(p.B * Math.Sqrt(p.Cn.Diagonal().Average()));
+        double single = Mse(new JointSampler(signal, null, op).Sample(ys, B, options with { SigmaY = sigmaY }));
+        output.WriteLine($"{rule} {(compressedSensing ? "CS" : "scalar")}: MSE joint {joint:F4}, single-prior {single:F4}, closed-form MMSE {mmse:F4}");
+        // "A clear margin": the joint error at most 75% of the baseline's.
+        Assert.True(joint < 0.75 * single, $"joint MSE {joint:F4} vs single-prior {single:F4}");
     }
 }
