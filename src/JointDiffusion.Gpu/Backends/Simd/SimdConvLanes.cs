@@ -27,6 +27,9 @@ internal interface ISimdConvLanes<TVec>
     /// <summary>Every lane set to <paramref name="value"/>.</summary>
     static abstract TVec Broadcast(float value);
 
+    /// <summary>a + b.</summary>
+    static abstract TVec Add(TVec a, TVec b);
+
     /// <summary>a·b + addend, fused (one rounding), as the hardware FMA.</summary>
     static abstract TVec MultiplyAdd(TVec a, TVec b, TVec addend);
 
@@ -49,6 +52,9 @@ internal readonly struct SimdConvLanes512 : ISimdConvLanes<Vector512<float>>
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<float> Broadcast(float value) => Vector512.Create(value);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> Add(Vector512<float> a, Vector512<float> b) => a + b;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<float> MultiplyAdd(Vector512<float> a, Vector512<float> b, Vector512<float> addend) =>
@@ -75,6 +81,9 @@ internal readonly struct SimdConvLanes256 : ISimdConvLanes<Vector256<float>>
     public static Vector256<float> Broadcast(float value) => Vector256.Create(value);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> Add(Vector256<float> a, Vector256<float> b) => a + b;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<float> MultiplyAdd(Vector256<float> a, Vector256<float> b, Vector256<float> addend) =>
         Vector256.FusedMultiplyAdd(a, b, addend);
 
@@ -97,6 +106,9 @@ internal readonly struct SimdConvLanes128 : ISimdConvLanes<Vector128<float>>
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector128<float> Broadcast(float value) => Vector128.Create(value);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<float> Add(Vector128<float> a, Vector128<float> b) => a + b;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector128<float> MultiplyAdd(Vector128<float> a, Vector128<float> b, Vector128<float> addend) =>
