@@ -328,10 +328,13 @@ internal static class SimdConv2d
 
         float[] padded = ArrayPool<float>.Shared.Rent(geo.BufferLength(n * cin));
         float[] dyTiles = ArrayPool<float>.Shared.Rent(n * channelTiles * dyTileLength);
-        int[] offsets = ArrayPool<int>.Shared.Rent(taps);
+        int groups = CeilDiv(taps, pairsPerTile);
+        int[] offsets = ArrayPool<int>.Shared.Rent(groups * pairsPerTile);
         int[] starts = ArrayPool<int>.Shared.Rent(vectors);
+        int[] vectorTable = ArrayPool<int>.Shared.Rent(2 * vectors);
         try
         {
+            geo.FillVectorTable(vectorTable);
             // Padded x, packed dy and the bias sums are independent: one parallel pass.
             int padItems = dweight is null ? 0 : n * cin, packItems = dweight is null ? 0 : n * channelTiles;
             int biasItems = dbias is null ? 0 : cout;
@@ -349,7 +352,7 @@ internal static class SimdConv2d
                 else if (item < padItems + packItems)
                 {
                     int st = item - padItems, s = st / channelTiles, channelTile = st % channelTiles;
-                    PackOutputGradient(dy, s, channelTile, cout, outPlane, geo, dyTiles.AsSpan(st * dyTileLength, dyTileLength));
+                    PackOutputGradient(dy, s, channelTile, cout, outPlane, geo, vectorTable, dyTiles.AsSpan(st * dyTileLength, dyTileLength));
                 }
                 else
                 {
@@ -370,46 +373,58 @@ internal static class SimdConv2d
             }
 
             TapOffsets(geo, cin, k, dil, offsets);
+            for (int e = taps; e < groups * pairsPerTile; e++)
+            {
+                offsets[e] = offsets[taps - 1]; // an edge group repeats the last pair; its sums are dropped
+            }
+
             for (int t = 0; t < vectors; t++)
             {
                 starts[t] = geo.VectorStart(t);
             }
 
-            int groups = CeilDiv(taps, pairsPerTile);
-            Parallel.For(0, channelTiles * groups, item =>
+            // Items take a run of groups each, so the per-item cost is paid a few times per core, not per group.
+            int groupChunks = Math.Min(groups, CeilDiv(ItemsPerCore * Environment.ProcessorCount, channelTiles));
+            Parallel.For(0, channelTiles * groupChunks, item =>
             {
-                int channelTile = item / groups, e0 = item % groups * pairsPerTile;
+                int channelTile = item / groupChunks, chunk = item % groupChunks;
                 Span<float> sums = stackalloc float[ChannelTile * 6];
                 ref float x0 = ref MemoryMarshal.GetArrayDataReference(padded);
                 ref float d0 = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(dyTiles), channelTile * dyTileLength);
                 var vectorStarts = new ReadOnlySpan<int>(starts, 0, vectors);
                 int sampleStride = cin * geo.PlaneStride, dySampleStride = channelTiles * dyTileLength;
-                if (wideTiles)
+                int channels = Math.Min(ChannelTile, cout - channelTile * ChannelTile);
+                for (int g = chunk * groups / groupChunks, end = (chunk + 1) * groups / groupChunks; g < end; g++)
                 {
-                    SimdConvKernels.WeightGradient6<TL, TV>(ref x0, sampleStride, ref d0, dySampleStride, n, vectorStarts,
-                        Pair(offsets, e0, taps), Pair(offsets, e0 + 1, taps), Pair(offsets, e0 + 2, taps),
-                        Pair(offsets, e0 + 3, taps), Pair(offsets, e0 + 4, taps), Pair(offsets, e0 + 5, taps), sums);
-                }
-                else
-                {
-                    SimdConvKernels.WeightGradient3<TL, TV>(ref x0, sampleStride, ref d0, dySampleStride, n, vectorStarts,
-                        Pair(offsets, e0, taps), Pair(offsets, e0 + 1, taps), Pair(offsets, e0 + 2, taps), sums);
-                }
-
-                for (int c = 0; c < ChannelTile; c++)
-                {
-                    int o = channelTile * ChannelTile + c;
-                    for (int u = 0; u < pairsPerTile && o < cout && e0 + u < taps; u++)
+                    int e0 = g * pairsPerTile;
+                    var pair = offsets.AsSpan(e0, pairsPerTile);
+                    if (wideTiles)
                     {
-                        ref float dw = ref dweight[o * taps + e0 + u];
-                        float g = sums[c * pairsPerTile + u];
-                        dw = accumulate ? dw + g : g;
+                        SimdConvKernels.WeightGradient6<TL, TV>(ref x0, sampleStride, ref d0, dySampleStride, n, vectorStarts,
+                            (nuint)pair[0], (nuint)pair[1], (nuint)pair[2], (nuint)pair[3], (nuint)pair[4], (nuint)pair[5], sums);
+                    }
+                    else
+                    {
+                        SimdConvKernels.WeightGradient3<TL, TV>(ref x0, sampleStride, ref d0, dySampleStride, n, vectorStarts,
+                            (nuint)pair[0], (nuint)pair[1], (nuint)pair[2], sums);
+                    }
+
+                    int count = Math.Min(pairsPerTile, taps - e0);
+                    for (int c = 0; c < channels; c++)
+                    {
+                        var row = dweight.AsSpan((channelTile * ChannelTile + c) * taps + e0, count);
+                        for (int u = 0; u < count; u++)
+                        {
+                            float gradient = sums[u * ChannelTile + c]; // sums are [pair][channel]
+                            row[u] = accumulate ? row[u] + gradient : gradient;
+                        }
                     }
                 }
             });
         }
         finally
         {
+            ArrayPool<int>.Shared.Return(vectorTable);
             ArrayPool<int>.Shared.Return(starts);
             ArrayPool<int>.Shared.Return(offsets);
             ArrayPool<float>.Shared.Return(dyTiles);
@@ -417,31 +432,43 @@ internal static class SimdConv2d
         }
     }
 
-    /// <summary>Offset of (input channel, tap) pair e, clamped to the last pair for an edge group (dropped later).</summary>
-    private static nuint Pair(int[] offsets, int e, int taps) => (nuint)offsets[Math.Min(e, taps - 1)];
-
     /// <summary>
     /// dy of sample s, channels 4·tile … 4·tile+3, as [vector][channel][lane] in the geometry's vector order,
     /// zeros on lanes that are not outputs and for channels past the end.
     /// </summary>
     private static void PackOutputGradient(float[] dy, int s, int channelTile, int cout, int outPlane,
-        in SimdConvGeometry geo, Span<float> packed)
+        in SimdConvGeometry geo, int[] vectorTable, Span<float> packed)
     {
-        packed.Clear();
         int lanes = geo.Lanes;
         for (int c = 0; c < ChannelTile; c++)
         {
             int o = channelTile * ChannelTile + c;
             if (o >= cout)
             {
-                break;
+                for (int t = 0; t < geo.VectorCount; t++)
+                {
+                    packed.Slice((t * ChannelTile + c) * lanes, lanes).Clear();
+                }
+
+                continue;
             }
 
-            var gather = new VectorGather { Plane = dy.AsSpan((s * cout + o) * outPlane, outPlane) };
+            var plane = dy.AsSpan((s * cout + o) * outPlane, outPlane);
+            var gather = new VectorGather { Plane = plane };
             for (int t = 0; t < geo.VectorCount; t++)
             {
-                gather.Lanes = packed.Slice((t * ChannelTile + c) * lanes, lanes);
-                geo.ForEachRun(t, ref gather);
+                var lanesOut = packed.Slice((t * ChannelTile + c) * lanes, lanes);
+                int whole = vectorTable[2 * t + 1];
+                if (whole >= 0)
+                {
+                    plane.Slice(whole, lanes).CopyTo(lanesOut);
+                }
+                else
+                {
+                    lanesOut.Clear();
+                    gather.Lanes = lanesOut;
+                    geo.ForEachRun(t, ref gather);
+                }
             }
         }
     }

@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 
 namespace JointDiffusion.Gpu.Backends.Simd;
 
@@ -227,7 +228,7 @@ internal static class SimdConvKernels
 
     /// <summary>
     /// Weight gradient of 4 output channels × 6 (input channel, tap) pairs:
-    /// sums[c·6 + u] = Σ_s Σ_t Σ_lanes dy[s][t][c] · x[s·sampleStride + starts[t] + g_u], where dy holds, per
+    /// sums[4u + c] = Σ_s Σ_t Σ_lanes dy[s][t][c] · x[s·sampleStride + starts[t] + g_u], where dy holds, per
     /// sample and pixel vector t, the 4 channels' dy vectors one after another (zeros on dropped lanes).
     /// </summary>
     [SkipLocalsInit]
@@ -287,30 +288,13 @@ internal static class SimdConvKernels
             }
         }
 
-        sums[0] = TL.Sum(a00);
-        sums[1] = TL.Sum(a01);
-        sums[2] = TL.Sum(a02);
-        sums[3] = TL.Sum(a03);
-        sums[4] = TL.Sum(a04);
-        sums[5] = TL.Sum(a05);
-        sums[6] = TL.Sum(a10);
-        sums[7] = TL.Sum(a11);
-        sums[8] = TL.Sum(a12);
-        sums[9] = TL.Sum(a13);
-        sums[10] = TL.Sum(a14);
-        sums[11] = TL.Sum(a15);
-        sums[12] = TL.Sum(a20);
-        sums[13] = TL.Sum(a21);
-        sums[14] = TL.Sum(a22);
-        sums[15] = TL.Sum(a23);
-        sums[16] = TL.Sum(a24);
-        sums[17] = TL.Sum(a25);
-        sums[18] = TL.Sum(a30);
-        sums[19] = TL.Sum(a31);
-        sums[20] = TL.Sum(a32);
-        sums[21] = TL.Sum(a33);
-        sums[22] = TL.Sum(a34);
-        sums[23] = TL.Sum(a35);
+        ref float sum = ref MemoryMarshal.GetReference(sums);
+        TL.Sum4(a00, a10, a20, a30).StoreUnsafe(ref sum, 0);
+        TL.Sum4(a01, a11, a21, a31).StoreUnsafe(ref sum, 4);
+        TL.Sum4(a02, a12, a22, a32).StoreUnsafe(ref sum, 8);
+        TL.Sum4(a03, a13, a23, a33).StoreUnsafe(ref sum, 12);
+        TL.Sum4(a04, a14, a24, a34).StoreUnsafe(ref sum, 16);
+        TL.Sum4(a05, a15, a25, a35).StoreUnsafe(ref sum, 20);
     }
 
     /// <summary>4 output channels × 3 (input channel, tap) pairs; otherwise as <see cref="WeightGradient6{TL, TV}"/>.</summary>
@@ -355,17 +339,9 @@ internal static class SimdConvKernels
             }
         }
 
-        sums[0] = TL.Sum(a00);
-        sums[1] = TL.Sum(a01);
-        sums[2] = TL.Sum(a02);
-        sums[3] = TL.Sum(a10);
-        sums[4] = TL.Sum(a11);
-        sums[5] = TL.Sum(a12);
-        sums[6] = TL.Sum(a20);
-        sums[7] = TL.Sum(a21);
-        sums[8] = TL.Sum(a22);
-        sums[9] = TL.Sum(a30);
-        sums[10] = TL.Sum(a31);
-        sums[11] = TL.Sum(a32);
+        ref float sum = ref MemoryMarshal.GetReference(sums);
+        TL.Sum4(a00, a10, a20, a30).StoreUnsafe(ref sum, 0);
+        TL.Sum4(a01, a11, a21, a31).StoreUnsafe(ref sum, 4);
+        TL.Sum4(a02, a12, a22, a32).StoreUnsafe(ref sum, 8);
     }
 }
