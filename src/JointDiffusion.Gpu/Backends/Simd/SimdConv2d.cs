@@ -136,7 +136,7 @@ internal static class SimdConv2d
                 for (int t = 0; t < k2; t++)
                 {
                     int e = i * k2 + t;
-                    pairs[2 * e] = i * geo.PlaneStride + t / p.Kernel * p.Dilation * geo.PaddedWidth + t % p.Kernel * p.Dilation;
+                    pairs[2 * e] = TapOffset(geo, i, t, p.Kernel, p.Dilation);
                     pairs[2 * e + 1] = p.Order == WeightOrder.Forward ? e : i * paddedOut * k2 + k2 - 1 - t;
                 }
             }
@@ -323,7 +323,7 @@ internal static class SimdConv2d
         int k2 = k * k, taps = cin * k2;
         var geo = new SimdConvGeometry(h, w, pad, k, dil, lanes);
         int vectors = geo.VectorCount, outPlane = geo.OutHeight * geo.OutWidth;
-        int channelTiles = (cout + ChannelTile - 1) / ChannelTile;
+        int channelTiles = CeilDiv(cout, ChannelTile);
         int dyTileLength = vectors * ChannelTile * lanes;
 
         float[] padded = ArrayPool<float>.Shared.Rent(geo.BufferLength(n * cin));
@@ -492,20 +492,18 @@ internal static class SimdConv2d
             geo.PadPlane(source.AsSpan(plane * planeLength, planeLength), padded.AsSpan(plane * geo.PlaneStride, geo.PlaneStride)));
     }
 
-    /// <summary>offsets[i·k² + ki·k + kj] = i·Hp·Wp + ki·dil·Wp + kj·dil: where tap (ki,kj) of input channel i reads.</summary>
+    /// <summary>offsets[i·k² + t] = <see cref="TapOffset"/>(i, t) for every input channel and tap.</summary>
     private static void TapOffsets(in SimdConvGeometry geo, int channels, int k, int dil, int[] offsets)
     {
-        for (int i = 0; i < channels; i++)
+        for (int e = 0; e < channels * k * k; e++)
         {
-            for (int ki = 0; ki < k; ki++)
-            {
-                for (int kj = 0; kj < k; kj++)
-                {
-                    offsets[(i * k + ki) * k + kj] = i * geo.PlaneStride + ki * dil * geo.PaddedWidth + kj * dil;
-                }
-            }
+            offsets[e] = TapOffset(geo, e / (k * k), e % (k * k), k, dil);
         }
     }
+
+    /// <summary>Where tap t = ki·k + kj of input channel i reads, from a vector's start: i·Hp·Wp + ki·dil·Wp + kj·dil.</summary>
+    private static int TapOffset(in SimdConvGeometry geo, int i, int t, int k, int dil) =>
+        i * geo.PlaneStride + t / k * dil * geo.PaddedWidth + t % k * dil;
 
     private static double Sum(ReadOnlySpan<float> values)
     {
