@@ -5,7 +5,7 @@ using BenchmarkDotNet.Running;
 namespace JointDiffusion.Benchmarks;
 
 /// <summary>
-/// GFLOP/s as a percentage of the FMA peak measured in the same run (<see cref="FmaPeakBenchmark"/>): the
+/// Median GFLOP/s as a percentage of the median FMA peak measured in the same run (<see cref="FmaPeakBenchmark"/>): the
 /// one-thread peak for the one-core job, the most-threads peak of the all-cores job otherwise.
 /// </summary>
 public sealed class PeakFractionColumn : IColumn
@@ -32,7 +32,7 @@ public sealed class PeakFractionColumn : IColumn
     public UnitType UnitType => UnitType.Dimensionless;
 
     /// <inheritdoc/>
-    public string Legend => "GFLOP/s over the FmaPeakBenchmark GFLOP/s of the same run and core count";
+    public string Legend => "Median GFLOP/s over the median FmaPeakBenchmark GFLOP/s of the same run and core count";
 
     /// <inheritdoc/>
     public string GetValue(Summary summary, BenchmarkCase benchmarkCase)
