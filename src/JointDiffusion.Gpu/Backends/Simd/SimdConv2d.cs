@@ -104,23 +104,6 @@ internal static class SimdConv2d
     private readonly record struct Correlation(float[] Source, int Samples, int InChannels, int Height, int Width, int Pad,
         float[] Weight, WeightOrder Order, int OutChannels, int Kernel, int Dilation, float[]? Bias, float[] Destination, bool Accumulate);
 
-    /// <summary>Per-worker scratch: the current channel tile's packed weights and one output tile.</summary>
-    private sealed class CorrelationScratch(int packedLength, int tileLength)
-    {
-        public float[] Packed { get; } = ArrayPool<float>.Shared.Rent(packedLength);
-
-        public float[] Tile { get; } = ArrayPool<float>.Shared.Rent(tileLength);
-
-        /// <summary>The output-channel tile <see cref="Packed"/> holds, or −1.</summary>
-        public int PackedTile { get; set; } = -1;
-
-        public void Return()
-        {
-            ArrayPool<float>.Shared.Return(Packed);
-            ArrayPool<float>.Shared.Return(Tile);
-        }
-    }
-
     private static void Correlate<TL, TV>(Correlation p, bool wideTiles)
         where TL : struct, ISimdConvLanes<TV>
         where TV : struct
@@ -128,127 +111,168 @@ internal static class SimdConv2d
         int lanes = TL.Count, tileVectors = wideTiles ? 6 : 3;
         int k2 = p.Kernel * p.Kernel, taps = p.InChannels * k2;
         var geo = new SimdConvGeometry(p.Height, p.Width, p.Pad, p.Kernel, p.Dilation, lanes);
-        int planes = p.Samples * p.InChannels, planeStride = geo.PlaneStride;
-        int outPlane = geo.OutHeight * geo.OutWidth, samplePlanes = p.InChannels * planeStride;
+        int planes = p.Samples * p.InChannels, channelTiles = CeilDiv(p.OutChannels, ChannelTile);
 
+        // The kernels read the 4 channels' weights in place at a fixed stride; only a ragged channel count
+        // needs a copy with zero channels appended.
+        int paddedOut = channelTiles * ChannelTile;
+        float[]? zeroPadded = paddedOut == p.OutChannels ? null : ArrayPool<float>.Shared.Rent(paddedOut * taps);
         float[] padded = ArrayPool<float>.Shared.Rent(geo.BufferLength(planes));
-        int[] offsets = ArrayPool<int>.Shared.Rent(taps);
+        int[] pairs = ArrayPool<int>.Shared.Rent(2 * taps);
+        int[] vectorTable = ArrayPool<int>.Shared.Rent(2 * geo.VectorCount);
         try
         {
-            PadPlanes(p.Source, planes, p.Height * p.Width, geo, padded);
-            TapOffsets(geo, p.InChannels, p.Kernel, p.Dilation, offsets);
+            float[] weights = zeroPadded ?? p.Weight;
+            if (zeroPadded is not null)
+            {
+                PadWeightChannels(p, paddedOut, zeroPadded);
+            }
 
-            int channelTiles = (p.OutChannels + ChannelTile - 1) / ChannelTile;
-            int pixelTiles = (geo.VectorCount + tileVectors - 1) / tileVectors;
-            int chunks = Math.Clamp(CeilDiv(ItemsPerCore * Environment.ProcessorCount, channelTiles * p.Samples), 1, pixelTiles);
-            int tileLength = ChannelTile * tileVectors * lanes;
-
-            // Items run channel tile by channel tile, so a worker usually finds its packed weights ready.
-            Parallel.For(0, channelTiles * p.Samples * chunks,
-                () => new CorrelationScratch(taps * ChannelTile, tileLength),
-                (item, _, scratch) =>
+            // Forward: weight[o][i][t], so channel o's weights are a row of `taps` floats.
+            // Backward-data: weight[i][o][k²−1−t], so channel o is k² floats further on.
+            int channelStride = p.Order == WeightOrder.Forward ? taps : k2;
+            for (int i = 0; i < p.InChannels; i++)
+            {
+                for (int t = 0; t < k2; t++)
                 {
-                    int channelTile = item / (p.Samples * chunks), rest = item % (p.Samples * chunks);
-                    int s = rest / chunks, chunk = rest % chunks;
-                    if (scratch.PackedTile != channelTile)
+                    int e = i * k2 + t;
+                    pairs[2 * e] = TapOffset(geo, i, t, p.Kernel, p.Dilation);
+                    pairs[2 * e + 1] = p.Order == WeightOrder.Forward ? e : i * paddedOut * k2 + k2 - 1 - t;
+                }
+            }
+
+            geo.FillVectorTable(vectorTable);
+            PadPlanes(p.Source, planes, p.Height * p.Width, geo, padded);
+
+            // Pixel tiles run over the vectors of all samples in a row, so only the batch's last tile is ragged.
+            // Items go pixel chunk by pixel chunk, each chunk through every channel tile, so a chunk's input stays
+            // in cache while the weights pass over it.
+            int vectors = p.Samples * geo.VectorCount, samplePlanes = p.InChannels * geo.PlaneStride;
+            int pixelTiles = CeilDiv(vectors, tileVectors);
+            int chunks = Math.Min(Math.Max(CeilDiv(ItemsPerCore * Environment.ProcessorCount, channelTiles), p.Samples), pixelTiles);
+            Parallel.For(0, chunks * channelTiles, item =>
+            {
+                int chunk = item / channelTiles, channelTile = item % channelTiles;
+                Span<float> tile = stackalloc float[ChannelTile * 6 * lanes];
+                Span<nuint> starts = stackalloc nuint[6];
+                var tapPairs = new ReadOnlySpan<int>(pairs, 0, 2 * taps);
+                ref float input = ref MemoryMarshal.GetArrayDataReference(padded);
+                ref float w = ref weights[channelTile * ChannelTile * channelStride];
+                for (int pt = chunk * pixelTiles / chunks, end = (chunk + 1) * pixelTiles / chunks; pt < end; pt++)
+                {
+                    int first = pt * tileVectors, count = Math.Min(tileVectors, vectors - first);
+
+                    // The widest kernel that the tile fills; a partly filled one repeats the last vector.
+                    int width = wideTiles ? (count >= 5 ? 6 : count == 4 ? 4 : 3) : 3;
+                    int s = first / geo.VectorCount, t = first - s * geo.VectorCount;
+                    for (int u = 0; u < width; u++)
                     {
-                        PackWeights(p, channelTile, taps, scratch.Packed);
-                        scratch.PackedTile = channelTile;
-                    }
-
-                    var tile = scratch.Tile.AsSpan(0, tileLength);
-                    var tapOffsets = new ReadOnlySpan<int>(offsets, 0, taps);
-                    ref float input = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(padded), s * samplePlanes);
-                    ref float weights = ref MemoryMarshal.GetArrayDataReference(scratch.Packed);
-                    int last = geo.VectorCount - 1;
-                    for (int pt = chunk * pixelTiles / chunks, end = (chunk + 1) * pixelTiles / chunks; pt < end; pt++)
-                    {
-                        int t0 = pt * tileVectors;
-                        if (wideTiles)
+                        starts[u] = (nuint)(s * samplePlanes + vectorTable[2 * t]);
+                        if (u + 1 < count && ++t == geo.VectorCount)
                         {
-                            SimdConvKernels.Forward6<TL, TV>(ref input, tapOffsets, ref weights,
-                                Start(geo, t0, last), Start(geo, t0 + 1, last), Start(geo, t0 + 2, last),
-                                Start(geo, t0 + 3, last), Start(geo, t0 + 4, last), Start(geo, t0 + 5, last), tile);
-                        }
-                        else
-                        {
-                            SimdConvKernels.Forward3<TL, TV>(ref input, tapOffsets, ref weights,
-                                Start(geo, t0, last), Start(geo, t0 + 1, last), Start(geo, t0 + 2, last), tile);
-                        }
-
-                        for (int c = 0; c < ChannelTile; c++)
-                        {
-                            int o = channelTile * ChannelTile + c;
-                            if (o >= p.OutChannels)
-                            {
-                                break;
-                            }
-
-                            var store = new TileStore
-                            {
-                                Plane = p.Destination.AsSpan((s * p.OutChannels + o) * outPlane, outPlane),
-                                Bias = p.Bias?[o] ?? 0f,
-                                Accumulate = p.Accumulate,
-                            };
-                            for (int u = 0; u < tileVectors && t0 + u <= last; u++)
-                            {
-                                store.Lanes = tile.Slice((c * tileVectors + u) * lanes, lanes);
-                                geo.ForEachRun(t0 + u, ref store);
-                            }
+                            (s, t) = (s + 1, 0);
                         }
                     }
 
-                    return scratch;
-                },
-                scratch => scratch.Return());
+                    switch (width)
+                    {
+                        case 6:
+                            SimdConvKernels.Forward6<TL, TV>(ref input, ref w, (nuint)channelStride, tapPairs,
+                                starts[0], starts[1], starts[2], starts[3], starts[4], starts[5], tile);
+                            break;
+                        case 4:
+                            SimdConvKernels.Forward4<TL, TV>(ref input, ref w, (nuint)channelStride, tapPairs,
+                                starts[0], starts[1], starts[2], starts[3], tile);
+                            break;
+                        default:
+                            SimdConvKernels.Forward3<TL, TV>(ref input, ref w, (nuint)channelStride, tapPairs,
+                                starts[0], starts[1], starts[2], tile);
+                            break;
+                    }
+
+                    StoreTile<TL, TV>(p, geo, vectorTable, tile, width, count, first, channelTile);
+                }
+            });
         }
         finally
         {
-            ArrayPool<int>.Shared.Return(offsets);
+            ArrayPool<int>.Shared.Return(vectorTable);
+            ArrayPool<int>.Shared.Return(pairs);
             ArrayPool<float>.Shared.Return(padded);
+            if (zeroPadded is not null)
+            {
+                ArrayPool<float>.Shared.Return(zeroPadded);
+            }
         }
     }
 
     /// <summary>
-    /// Flat padded offset of vector t's first output; vectors past the last one (an edge tile) repeat the
-    /// last, so they read valid memory and their results are dropped.
+    /// Copies the weights with the correlation's output channels padded with zeros to
+    /// <paramref name="paddedOut"/>: [paddedOut][in][k²] for forward, [in][paddedOut][k²] for backward-data.
     /// </summary>
-    private static nuint Start(in SimdConvGeometry geo, int t, int last) => (nuint)geo.VectorStart(Math.Min(t, last));
+    private static void PadWeightChannels(in Correlation p, int paddedOut, float[] destination)
+    {
+        int k2 = p.Kernel * p.Kernel, taps = p.InChannels * k2;
+        if (p.Order == WeightOrder.Forward)
+        {
+            p.Weight.AsSpan(0, p.OutChannels * taps).CopyTo(destination);
+            destination.AsSpan(p.OutChannels * taps, (paddedOut - p.OutChannels) * taps).Clear();
+            return;
+        }
+
+        for (int i = 0; i < p.InChannels; i++)
+        {
+            p.Weight.AsSpan(i * p.OutChannels * k2, p.OutChannels * k2).CopyTo(destination.AsSpan(i * paddedOut * k2));
+            destination.AsSpan((i * paddedOut + p.OutChannels) * k2, (paddedOut - p.OutChannels) * k2).Clear();
+        }
+    }
 
     /// <summary>
-    /// Packs W(o, e) for the 4 output channels of a tile as [e][4] (e = input channel·k² + tap), zeros for
-    /// channels past the end, so the kernel broadcasts 4 consecutive floats per step.
+    /// Writes the real outputs of a computed tile ([channel][vector][lane]) for vectors first … first+count−1
+    /// of the batch: destination = (destination if accumulating) + tile + bias. A vector that is a whole
+    /// stretch of an output row (<see cref="SimdConvGeometry.FillVectorTable"/>) is one vector load/add/store
+    /// per channel; others go run by run.
     /// </summary>
-    private static void PackWeights(in Correlation p, int channelTile, int taps, float[] packed)
+    private static void StoreTile<TL, TV>(in Correlation p, in SimdConvGeometry geo, int[] vectorTable, ReadOnlySpan<float> tile,
+        int tileVectors, int count, int first, int channelTile)
+        where TL : struct, ISimdConvLanes<TV>
+        where TV : struct
     {
-        int k2 = p.Kernel * p.Kernel;
-        for (int c = 0; c < ChannelTile; c++)
+        int lanes = TL.Count, outPlane = geo.OutHeight * geo.OutWidth;
+        int channels = Math.Min(ChannelTile, p.OutChannels - channelTile * ChannelTile);
+        ref float source = ref MemoryMarshal.GetReference(tile);
+        ref float destination = ref MemoryMarshal.GetArrayDataReference(p.Destination);
+        int s = first / geo.VectorCount, t = first - s * geo.VectorCount;
+        for (int u = 0; u < count; u++, t++)
         {
-            int o = channelTile * ChannelTile + c;
-            if (o >= p.OutChannels)
+            if (t == geo.VectorCount)
             {
-                for (int e = 0; e < taps; e++)
-                {
-                    packed[e * ChannelTile + c] = 0f;
-                }
+                (s, t) = (s + 1, 0);
             }
-            else if (p.Order == WeightOrder.Forward)
+
+            int whole = vectorTable[2 * t + 1];
+            for (int c = 0; c < channels; c++)
             {
-                var row = p.Weight.AsSpan(o * taps, taps);
-                for (int e = 0; e < taps; e++)
+                int o = channelTile * ChannelTile + c;
+                float bias = p.Bias?[o] ?? 0f;
+                int plane = (s * p.OutChannels + o) * outPlane;
+                int lane0 = (c * tileVectors + u) * lanes;
+                if (whole >= 0)
                 {
-                    packed[e * ChannelTile + c] = row[e];
+                    nuint at = (nuint)(plane + whole);
+                    var v = TL.Add(TL.Load(ref source, (nuint)lane0), TL.Broadcast(bias));
+                    TL.Store(p.Accumulate ? TL.Add(v, TL.Load(ref destination, at)) : v, ref destination, at);
                 }
-            }
-            else
-            {
-                for (int i = 0; i < p.InChannels; i++)
+                else
                 {
-                    var block = p.Weight.AsSpan((i * p.OutChannels + o) * k2, k2);
-                    for (int t = 0; t < k2; t++)
+                    var store = new TileStore
                     {
-                        packed[(i * k2 + t) * ChannelTile + c] = block[k2 - 1 - t];
-                    }
+                        Plane = p.Destination.AsSpan(plane, outPlane),
+                        Lanes = tile.Slice(lane0, lanes),
+                        Bias = bias,
+                        Accumulate = p.Accumulate,
+                    };
+                    geo.ForEachRun(t, ref store);
                 }
             }
         }
@@ -299,15 +323,18 @@ internal static class SimdConv2d
         int k2 = k * k, taps = cin * k2;
         var geo = new SimdConvGeometry(h, w, pad, k, dil, lanes);
         int vectors = geo.VectorCount, outPlane = geo.OutHeight * geo.OutWidth;
-        int channelTiles = (cout + ChannelTile - 1) / ChannelTile;
+        int channelTiles = CeilDiv(cout, ChannelTile);
         int dyTileLength = vectors * ChannelTile * lanes;
 
         float[] padded = ArrayPool<float>.Shared.Rent(geo.BufferLength(n * cin));
         float[] dyTiles = ArrayPool<float>.Shared.Rent(n * channelTiles * dyTileLength);
-        int[] offsets = ArrayPool<int>.Shared.Rent(taps);
+        int groups = CeilDiv(taps, pairsPerTile);
+        int[] offsets = ArrayPool<int>.Shared.Rent(groups * pairsPerTile);
         int[] starts = ArrayPool<int>.Shared.Rent(vectors);
+        int[] vectorTable = ArrayPool<int>.Shared.Rent(2 * vectors);
         try
         {
+            geo.FillVectorTable(vectorTable);
             // Padded x, packed dy and the bias sums are independent: one parallel pass.
             int padItems = dweight is null ? 0 : n * cin, packItems = dweight is null ? 0 : n * channelTiles;
             int biasItems = dbias is null ? 0 : cout;
@@ -325,7 +352,7 @@ internal static class SimdConv2d
                 else if (item < padItems + packItems)
                 {
                     int st = item - padItems, s = st / channelTiles, channelTile = st % channelTiles;
-                    PackOutputGradient(dy, s, channelTile, cout, outPlane, geo, dyTiles.AsSpan(st * dyTileLength, dyTileLength));
+                    PackOutputGradient(dy, s, channelTile, cout, outPlane, geo, vectorTable, dyTiles.AsSpan(st * dyTileLength, dyTileLength));
                 }
                 else
                 {
@@ -346,46 +373,58 @@ internal static class SimdConv2d
             }
 
             TapOffsets(geo, cin, k, dil, offsets);
+            for (int e = taps; e < groups * pairsPerTile; e++)
+            {
+                offsets[e] = offsets[taps - 1]; // an edge group repeats the last pair; its sums are dropped
+            }
+
             for (int t = 0; t < vectors; t++)
             {
                 starts[t] = geo.VectorStart(t);
             }
 
-            int groups = CeilDiv(taps, pairsPerTile);
-            Parallel.For(0, channelTiles * groups, item =>
+            // Items take a run of groups each, so the per-item cost is paid a few times per core, not per group.
+            int groupChunks = Math.Min(groups, CeilDiv(ItemsPerCore * Environment.ProcessorCount, channelTiles));
+            Parallel.For(0, channelTiles * groupChunks, item =>
             {
-                int channelTile = item / groups, e0 = item % groups * pairsPerTile;
+                int channelTile = item / groupChunks, chunk = item % groupChunks;
                 Span<float> sums = stackalloc float[ChannelTile * 6];
                 ref float x0 = ref MemoryMarshal.GetArrayDataReference(padded);
                 ref float d0 = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(dyTiles), channelTile * dyTileLength);
                 var vectorStarts = new ReadOnlySpan<int>(starts, 0, vectors);
                 int sampleStride = cin * geo.PlaneStride, dySampleStride = channelTiles * dyTileLength;
-                if (wideTiles)
+                int channels = Math.Min(ChannelTile, cout - channelTile * ChannelTile);
+                for (int g = chunk * groups / groupChunks, end = (chunk + 1) * groups / groupChunks; g < end; g++)
                 {
-                    SimdConvKernels.WeightGradient6<TL, TV>(ref x0, sampleStride, ref d0, dySampleStride, n, vectorStarts,
-                        Pair(offsets, e0, taps), Pair(offsets, e0 + 1, taps), Pair(offsets, e0 + 2, taps),
-                        Pair(offsets, e0 + 3, taps), Pair(offsets, e0 + 4, taps), Pair(offsets, e0 + 5, taps), sums);
-                }
-                else
-                {
-                    SimdConvKernels.WeightGradient3<TL, TV>(ref x0, sampleStride, ref d0, dySampleStride, n, vectorStarts,
-                        Pair(offsets, e0, taps), Pair(offsets, e0 + 1, taps), Pair(offsets, e0 + 2, taps), sums);
-                }
-
-                for (int c = 0; c < ChannelTile; c++)
-                {
-                    int o = channelTile * ChannelTile + c;
-                    for (int u = 0; u < pairsPerTile && o < cout && e0 + u < taps; u++)
+                    int e0 = g * pairsPerTile;
+                    var pair = offsets.AsSpan(e0, pairsPerTile);
+                    if (wideTiles)
                     {
-                        ref float dw = ref dweight[o * taps + e0 + u];
-                        float g = sums[c * pairsPerTile + u];
-                        dw = accumulate ? dw + g : g;
+                        SimdConvKernels.WeightGradient6<TL, TV>(ref x0, sampleStride, ref d0, dySampleStride, n, vectorStarts,
+                            (nuint)pair[0], (nuint)pair[1], (nuint)pair[2], (nuint)pair[3], (nuint)pair[4], (nuint)pair[5], sums);
+                    }
+                    else
+                    {
+                        SimdConvKernels.WeightGradient3<TL, TV>(ref x0, sampleStride, ref d0, dySampleStride, n, vectorStarts,
+                            (nuint)pair[0], (nuint)pair[1], (nuint)pair[2], sums);
+                    }
+
+                    int count = Math.Min(pairsPerTile, taps - e0);
+                    for (int c = 0; c < channels; c++)
+                    {
+                        var row = dweight.AsSpan((channelTile * ChannelTile + c) * taps + e0, count);
+                        for (int u = 0; u < count; u++)
+                        {
+                            float gradient = sums[u * ChannelTile + c]; // sums are [pair][channel]
+                            row[u] = accumulate ? row[u] + gradient : gradient;
+                        }
                     }
                 }
             });
         }
         finally
         {
+            ArrayPool<int>.Shared.Return(vectorTable);
             ArrayPool<int>.Shared.Return(starts);
             ArrayPool<int>.Shared.Return(offsets);
             ArrayPool<float>.Shared.Return(dyTiles);
@@ -393,31 +432,43 @@ internal static class SimdConv2d
         }
     }
 
-    /// <summary>Offset of (input channel, tap) pair e, clamped to the last pair for an edge group (dropped later).</summary>
-    private static nuint Pair(int[] offsets, int e, int taps) => (nuint)offsets[Math.Min(e, taps - 1)];
-
     /// <summary>
     /// dy of sample s, channels 4·tile … 4·tile+3, as [vector][channel][lane] in the geometry's vector order,
     /// zeros on lanes that are not outputs and for channels past the end.
     /// </summary>
     private static void PackOutputGradient(float[] dy, int s, int channelTile, int cout, int outPlane,
-        in SimdConvGeometry geo, Span<float> packed)
+        in SimdConvGeometry geo, int[] vectorTable, Span<float> packed)
     {
-        packed.Clear();
         int lanes = geo.Lanes;
         for (int c = 0; c < ChannelTile; c++)
         {
             int o = channelTile * ChannelTile + c;
             if (o >= cout)
             {
-                break;
+                for (int t = 0; t < geo.VectorCount; t++)
+                {
+                    packed.Slice((t * ChannelTile + c) * lanes, lanes).Clear();
+                }
+
+                continue;
             }
 
-            var gather = new VectorGather { Plane = dy.AsSpan((s * cout + o) * outPlane, outPlane) };
+            var plane = dy.AsSpan((s * cout + o) * outPlane, outPlane);
+            var gather = new VectorGather { Plane = plane };
             for (int t = 0; t < geo.VectorCount; t++)
             {
-                gather.Lanes = packed.Slice((t * ChannelTile + c) * lanes, lanes);
-                geo.ForEachRun(t, ref gather);
+                var lanesOut = packed.Slice((t * ChannelTile + c) * lanes, lanes);
+                int whole = vectorTable[2 * t + 1];
+                if (whole >= 0)
+                {
+                    plane.Slice(whole, lanes).CopyTo(lanesOut);
+                }
+                else
+                {
+                    lanesOut.Clear();
+                    gather.Lanes = lanesOut;
+                    geo.ForEachRun(t, ref gather);
+                }
             }
         }
     }
@@ -441,20 +492,18 @@ internal static class SimdConv2d
             geo.PadPlane(source.AsSpan(plane * planeLength, planeLength), padded.AsSpan(plane * geo.PlaneStride, geo.PlaneStride)));
     }
 
-    /// <summary>offsets[i·k² + ki·k + kj] = i·Hp·Wp + ki·dil·Wp + kj·dil: where tap (ki,kj) of input channel i reads.</summary>
+    /// <summary>offsets[i·k² + t] = <see cref="TapOffset"/>(i, t) for every input channel and tap.</summary>
     private static void TapOffsets(in SimdConvGeometry geo, int channels, int k, int dil, int[] offsets)
     {
-        for (int i = 0; i < channels; i++)
+        for (int e = 0; e < channels * k * k; e++)
         {
-            for (int ki = 0; ki < k; ki++)
-            {
-                for (int kj = 0; kj < k; kj++)
-                {
-                    offsets[(i * k + ki) * k + kj] = i * geo.PlaneStride + ki * dil * geo.PaddedWidth + kj * dil;
-                }
-            }
+            offsets[e] = TapOffset(geo, e / (k * k), e % (k * k), k, dil);
         }
     }
+
+    /// <summary>Where tap t = ki·k + kj of input channel i reads, from a vector's start: i·Hp·Wp + ki·dil·Wp + kj·dil.</summary>
+    private static int TapOffset(in SimdConvGeometry geo, int i, int t, int k, int dil) =>
+        i * geo.PlaneStride + t / k * dil * geo.PaddedWidth + t % k * dil;
 
     private static double Sum(ReadOnlySpan<float> values)
     {

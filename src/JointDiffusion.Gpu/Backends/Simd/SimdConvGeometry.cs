@@ -86,6 +86,21 @@ internal readonly struct SimdConvGeometry
     /// <summary>Flat padded index of the first output of vector <paramref name="t"/> (tap (0,0) reads there).</summary>
     public int VectorStart(int t) => Flat ? t * Lanes : t / VectorsPerRow * PaddedWidth + t % VectorsPerRow * Lanes;
 
+    /// <summary>
+    /// Fills table[2t] = <see cref="VectorStart"/>(t) and table[2t+1] = the output index i·wo + j of vector t's
+    /// first lane when all its lanes are outputs of one row, else −1, for t &lt; <see cref="VectorCount"/>, so
+    /// the inner loops need no divisions.
+    /// </summary>
+    public void FillVectorTable(Span<int> table)
+    {
+        for (int t = 0; t < VectorCount; t++)
+        {
+            table[2 * t] = VectorStart(t);
+            int j0 = t % VectorsPerRow * Lanes;
+            table[2 * t + 1] = !Flat && j0 + Lanes <= OutWidth ? t / VectorsPerRow * OutWidth + j0 : -1;
+        }
+    }
+
     /// <summary>Copies one source plane [H,W] into a padded plane [Hp,Wp]: zeros around, cropped if pad &lt; 0.</summary>
     public void PadPlane(ReadOnlySpan<float> source, Span<float> padded)
     {
