@@ -25,8 +25,9 @@ internal static class BenchCommand
         var batch = new Option<int>("--batch") { Description = "Batch size.", DefaultValueFactory = _ => 8 };
         var iterations = new Option<int>("--iterations") { Description = "Timed repetitions per measurement (after 2 warm-up runs).", DefaultValueFactory = _ => 10 };
         var json = new Option<bool>("--json") { Description = "Print one JSON object instead of text." };
+        var profile = new Option<bool>("--profile") { Description = "Also print the per-op time split of one forward + input VJP (waits for the device around every op)." };
         var device = DeviceOption.Create();
-        var command = new Command("bench", "Time the score network on a device.") { ngf, size, channels, batch, iterations, device, json };
+        var command = new Command("bench", "Time the score network on a device.") { ngf, size, channels, batch, iterations, device, json, profile };
         command.SetAction(parse =>
         {
             int n = parse.GetValue(ngf), s = parse.GetValue(size), c = parse.GetValue(channels), b = parse.GetValue(batch), iters = parse.GetValue(iterations);
@@ -72,6 +73,21 @@ internal static class BenchCommand
             foreach (var g in grads.Values)
             {
                 g.Dispose();
+            }
+
+            if (parse.GetValue(profile))
+            {
+                backend.Profiler = new OpProfiler();
+                net.ScoreAndVjp(x, sigma, v, score, vjp);
+                var ops = backend.Profiler.Snapshot();
+                backend.Profiler = null;
+                double total = ops.Sum(o => o.Time.TotalMilliseconds);
+                stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  per-op split of one forward + input VJP ({total:F1} ms with a device wait around every op):"));
+                foreach (var (op, calls, time) in ops)
+                {
+                    stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                        $"    {op,-24} {calls,5} calls {time.TotalMilliseconds,9:F2} ms {100 * time.TotalMilliseconds / total,6:F1}%"));
+                }
             }
 
             // Convolutions dominate; the backward of a conv costs about its forward per gradient computed.

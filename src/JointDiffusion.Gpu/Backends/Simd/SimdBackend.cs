@@ -252,7 +252,16 @@ public sealed class SimdBackend : ComputeBackend
         float[] xd = D(x), yd = D(y);
         ForChunks(x.Length, (start, len) =>
         {
-            for (int i = start; i < start + len; i++)
+            var xv = MemoryMarshal.Cast<float, Vector<float>>(xd.AsSpan(start, len));
+            var yv = MemoryMarshal.Cast<float, Vector<float>>(yd.AsSpan(start, len));
+            for (int i = 0; i < xv.Length; i++)
+            {
+                var v = xv[i];
+                // exp of min(x, 0): positive lanes are discarded and must not overflow.
+                yv[i] = Vector.ConditionalSelect(Vector.GreaterThan(v, Vector<float>.Zero), v, Vector.Exp(Vector.Min(v, Vector<float>.Zero)) - Vector<float>.One);
+            }
+
+            for (int i = start + xv.Length * Vector<float>.Count; i < start + len; i++)
             {
                 float v = xd[i];
                 yd[i] = v > 0f ? v : MathF.Exp(v) - 1f;
@@ -266,7 +275,17 @@ public sealed class SimdBackend : ComputeBackend
         float[] xd = D(x), g = D(dy), o = D(dx);
         ForChunks(x.Length, (start, len) =>
         {
-            for (int i = start; i < start + len; i++)
+            var xv = MemoryMarshal.Cast<float, Vector<float>>(xd.AsSpan(start, len));
+            var gv = MemoryMarshal.Cast<float, Vector<float>>(g.AsSpan(start, len));
+            var ov = MemoryMarshal.Cast<float, Vector<float>>(o.AsSpan(start, len));
+            for (int i = 0; i < xv.Length; i++)
+            {
+                var v = xv[i];
+                var d = Vector.ConditionalSelect(Vector.GreaterThan(v, Vector<float>.Zero), gv[i], gv[i] * Vector.Exp(Vector.Min(v, Vector<float>.Zero)));
+                ov[i] = accumulate ? ov[i] + d : d;
+            }
+
+            for (int i = start + xv.Length * Vector<float>.Count; i < start + len; i++)
             {
                 float v = xd[i];
                 float d = v > 0f ? g[i] : g[i] * MathF.Exp(v);
@@ -321,81 +340,102 @@ public sealed class SimdBackend : ComputeBackend
     protected override void MaxPool2dCore(Tensor x, Tensor y, int kernel)
     {
         var s = x.Shape;
-        int h = s.H, w = s.W, r = kernel / 2;
+        int hw = s.H * s.W;
         float[] xd = D(x), yd = D(y);
-        Parallel.For(0, s.N * s.C, plane =>
+        Parallel.For(0, s.N * s.C, () => new MaxPoolScratch(hw), (plane, _, scratch) =>
         {
-            int off = plane * h * w;
-            for (int i = 0; i < h; i++)
-            {
-                for (int j = 0; j < w; j++)
-                {
-                    yd[off + i * w + j] = xd[off + ArgMax(xd, off, h, w, i, j, r)];
-                }
-            }
-        });
+            scratch.Run(xd, plane * hw, s.H, s.W, kernel / 2);
+            Array.Copy(scratch.Value, 0, yd, plane * hw, hw);
+            return scratch;
+        }, _ => { });
     }
 
     /// <inheritdoc/>
     protected override void MaxPool2dBackwardCore(Tensor x, Tensor dy, Tensor dx, int kernel, bool accumulate)
     {
         var s = x.Shape;
-        int h = s.H, w = s.W, r = kernel / 2;
+        int hw = s.H * s.W;
         float[] xd = D(x), g = D(dy), o = D(dx);
-        Parallel.For(0, s.N * s.C, plane =>
+        Parallel.For(0, s.N * s.C, () => new MaxPoolScratch(hw), (plane, _, scratch) =>
         {
-            int off = plane * h * w;
+            int off = plane * hw;
+            scratch.Run(xd, off, s.H, s.W, kernel / 2);
             if (!accumulate)
             {
-                Array.Clear(o, off, h * w);
+                Array.Clear(o, off, hw);
+            }
+
+            for (int i = 0; i < hw; i++)
+            {
+                o[off + scratch.Index[i]] += g[off + i];
+            }
+
+            return scratch;
+        }, _ => { });
+    }
+
+    /// <summary>
+    /// Separable stride-1 max pool of one plane with −∞ padding, tracking PyTorch's winner (the first maximum
+    /// in row-major window order): a row pass keeps, per window of 2r+1 columns, the max and its first column;
+    /// a column pass then keeps the first row whose row-max is the window max. The first row holding the max,
+    /// at its first column, is exactly the first maximum in row-major order. NaN wins, as in PyTorch.
+    /// </summary>
+    private sealed class MaxPoolScratch(int size)
+    {
+        private readonly float[] _rowMax = new float[size];
+        private readonly int[] _rowArg = new int[size];
+
+        public float[] Value { get; } = new float[size];
+
+        public int[] Index { get; } = new int[size];
+
+        public void Run(float[] x, int off, int h, int w, int r)
+        {
+            for (int i = 0; i < h; i++)
+            {
+                int row = off + i * w;
+                for (int j = 0; j < w; j++)
+                {
+                    int lo = Math.Max(0, j - r), hi = Math.Min(w - 1, j + r);
+                    float best = x[row + lo];
+                    int arg = lo;
+                    for (int jj = lo + 1; jj <= hi && !float.IsNaN(best); jj++)
+                    {
+                        float v = x[row + jj];
+                        if (v > best || float.IsNaN(v))
+                        {
+                            best = v;
+                            arg = jj;
+                        }
+                    }
+
+                    _rowMax[i * w + j] = best;
+                    _rowArg[i * w + j] = arg;
+                }
             }
 
             for (int i = 0; i < h; i++)
             {
+                int lo = Math.Max(0, i - r), hi = Math.Min(h - 1, i + r);
                 for (int j = 0; j < w; j++)
                 {
-                    o[off + ArgMax(xd, off, h, w, i, j, r)] += g[off + i * w + j];
-                }
-            }
-        });
-    }
-
-    /// <summary>Plane offset of the first maximum of the window centred at (i, j); padding never wins.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static int ArgMax(float[] x, int off, int h, int w, int i, int j, int r)
-    {
-        int best = -1;
-        float bestValue = float.NegativeInfinity;
-        for (int di = -r; di <= r; di++)
-        {
-            int ii = i + di;
-            if ((uint)ii >= (uint)h)
-            {
-                continue;
-            }
-
-            for (int dj = -r; dj <= r; dj++)
-            {
-                int jj = j + dj;
-                if ((uint)jj >= (uint)w)
-                {
-                    continue;
-                }
-
-                float v = x[off + ii * w + jj];
-                if (best < 0 || v > bestValue || float.IsNaN(v))
-                {
-                    best = ii * w + jj;
-                    bestValue = v;
-                    if (float.IsNaN(v))
+                    float best = _rowMax[lo * w + j];
+                    int arg = lo * w + _rowArg[lo * w + j];
+                    for (int ii = lo + 1; ii <= hi && !float.IsNaN(best); ii++)
                     {
-                        return best;
+                        float v = _rowMax[ii * w + j];
+                        if (v > best || float.IsNaN(v))
+                        {
+                            best = v;
+                            arg = ii * w + _rowArg[ii * w + j];
+                        }
                     }
+
+                    Value[i * w + j] = best;
+                    Index[i * w + j] = arg;
                 }
             }
         }
-
-        return best;
     }
 
     /// <inheritdoc/>
