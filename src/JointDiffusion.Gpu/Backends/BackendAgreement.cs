@@ -113,6 +113,14 @@ public static class BackendAgreement
         run.Op("sum", [img], new Shape(1), (b, i, o) => b.Sum(i[0], o));
         run.Op("dot", [img, img], new Shape(1), (b, i, o) => b.Dot(i[0], i[1], o));
         run.Op("norm_per_sample", [img], new Shape(n), (b, i, o) => b.NormPerSample(i[0], o));
+        run.Op("adam", [img, img, img, img], img, (b, i, o) =>
+        {
+            // v must be ≥ 0: inputs lie in [−0.5, 1.5], so 0.5·x + 1 does.
+            b.Copy(i[0], o);
+            using var v = b.Allocate(img);
+            b.Affine(i[3], 0.5f, 1f, v);
+            b.AdamUpdate(o, i[1], i[2], v, JointDiffusion.Kernels.AdamStep.At(3, 1e-2f));
+        });
         run.Op("gaussian", [], img, (b, _, o) => b.FillGaussian(o, seed, 12345), 1e-5);
         return run.Results;
     }

@@ -453,6 +453,23 @@ public abstract class ComputeBackend : IDisposable
     /// <summary>Backend batched matrix–vector product; shapes are checked, y does not alias x.</summary>
     protected abstract void MatVecCore(Tensor matrix, Tensor x, Tensor y, bool transpose);
 
+    /// <summary>
+    /// One fused Adam step on a parameter tensor: updates the moment estimates <paramref name="m"/> and
+    /// <paramref name="v"/> from <paramref name="gradient"/> and moves <paramref name="parameter"/> (all the same shape).
+    /// </summary>
+    public void AdamUpdate(Tensor parameter, Tensor gradient, Tensor m, Tensor v, JointDiffusion.Kernels.AdamStep step)
+    {
+        CheckSame(parameter, gradient, nameof(gradient));
+        CheckSame(parameter, m, nameof(m));
+        CheckSame(parameter, v, nameof(v));
+        long t0 = BeginOp();
+        AdamUpdateCore(parameter, gradient, m, v, step);
+        EndOp("optimizer", t0);
+    }
+
+    /// <summary>Backend Adam step.</summary>
+    protected abstract void AdamUpdateCore(Tensor parameter, Tensor gradient, Tensor m, Tensor v, JointDiffusion.Kernels.AdamStep step);
+
     /// <summary>Backend fill.</summary>
     protected abstract void FillCore(Tensor y, float value);
 

@@ -520,6 +520,26 @@ public static class ReferenceOps
 
     // ---------------------------------------------------------------- reductions
 
+    /// <summary>
+    /// One Adam step (PyTorch's torch.optim.Adam, no weight decay) at 1-based step t: returns (p, m, v) after it.
+    /// </summary>
+    public static (double[] P, double[] M, double[] V) AdamUpdate(double[] p, double[] g, double[] m, double[] v,
+        double lr, double beta1, double beta2, double eps, long t)
+    {
+        int len = p.Length;
+        var (po, mo, vo) = (new double[len], new double[len], new double[len]);
+        for (int i = 0; i < len; i++)
+        {
+            mo[i] = beta1 * m[i] + (1 - beta1) * g[i];
+            vo[i] = beta2 * v[i] + (1 - beta2) * g[i] * g[i];
+            double mHat = mo[i] / (1 - Math.Pow(beta1, t));
+            double vHat = vo[i] / (1 - Math.Pow(beta2, t));
+            po[i] = p[i] - lr * mHat / (Math.Sqrt(vHat) + eps);
+        }
+
+        return (po, mo, vo);
+    }
+
     /// <summary>Σ x.</summary>
     public static double Sum(double[] x) => x.Sum();
 

@@ -247,6 +247,10 @@ public sealed class IlgpuBackend : ComputeBackend
     }
 
     /// <inheritdoc/>
+    protected override void AdamUpdateCore(Tensor parameter, Tensor gradient, Tensor m, Tensor v, AdamStep step) =>
+        _k.AdamUpdate(parameter.Length, V(parameter), V(gradient), V(m), V(v), step);
+
+    /// <inheritdoc/>
     protected override void FillCore(Tensor y, float value) => _k.Fill(y.Length, V(y), value);
 
     /// <inheritdoc/>

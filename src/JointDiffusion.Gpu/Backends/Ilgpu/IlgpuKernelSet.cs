@@ -18,6 +18,7 @@ internal sealed class IlgpuKernelSet
         Add = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>>(ElementwiseKernels.Add);
         Affine = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, float, float, ArrayView<float>>(ElementwiseKernels.Affine);
         Axpy = a.LoadAutoGroupedStreamKernel<Index1D, float, ArrayView<float>, ArrayView<float>>(ElementwiseKernels.Axpy);
+        AdamUpdate = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AdamStep>(OptimizerKernels.AdamUpdate);
         ScalePerSample = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(ElementwiseKernels.ScalePerSample);
         AxpyPerSample = a.LoadAutoGroupedStreamKernel<Index1D, float, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(ElementwiseKernels.AxpyPerSample);
         MultiplyBroadcast = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>>(ElementwiseKernels.MultiplyBroadcast);
@@ -67,6 +68,9 @@ internal sealed class IlgpuKernelSet
     public Action<Index1D, ArrayView<float>, float, float, ArrayView<float>> Affine { get; }
 
     public Action<Index1D, float, ArrayView<float>, ArrayView<float>> Axpy { get; }
+
+    /// <summary>Fused Adam step.</summary>
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AdamStep> AdamUpdate { get; }
 
     public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int> ScalePerSample { get; }
 

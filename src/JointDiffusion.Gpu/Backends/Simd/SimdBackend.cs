@@ -538,6 +538,25 @@ public sealed class SimdBackend : ComputeBackend
     }
 
     /// <inheritdoc/>
+    protected override void AdamUpdateCore(Tensor parameter, Tensor gradient, Tensor m, Tensor v, AdamStep step)
+    {
+        float[] p = D(parameter), g = D(gradient), md = D(m), vd = D(v);
+        ForChunks(p.Length, (start, len) =>
+        {
+            for (int i = start; i < start + len; i++)
+            {
+                // The kernel's arithmetic, in the same order (OptimizerKernels.AdamUpdate).
+                float gi = g[i];
+                float mi = step.Beta1 * md[i] + (1f - step.Beta1) * gi;
+                float vi = step.Beta2 * vd[i] + (1f - step.Beta2) * gi * gi;
+                md[i] = mi;
+                vd[i] = vi;
+                p[i] -= step.LearningRate * (mi / step.Correction1) / (MathF.Sqrt(vi / step.Correction2) + step.Epsilon);
+            }
+        });
+    }
+
+    /// <inheritdoc/>
     protected override void FillCore(Tensor y, float value) => Array.Fill(D(y), value);
 
     /// <inheritdoc/>
