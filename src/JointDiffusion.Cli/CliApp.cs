@@ -21,6 +21,7 @@ internal static class CliApp
         root.Subcommands.Add(BenchCommand.Create(stdout));
         root.Subcommands.Add(ScoreCommand.Create(stdout));
         root.Subcommands.Add(DenoiseCommand.Create(stdout));
+        root.Subcommands.Add(DataCommand.Create(stdout, stderr));
 
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0)
