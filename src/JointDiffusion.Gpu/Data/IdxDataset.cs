@@ -30,9 +30,6 @@ public sealed class IdxDataset : IImageDataset
     private const int HeaderBytes = 16;
     private const int InitialGzipBuffer = 1 << 24;
 
-    // v / 255 as a float32 division: the value torchvision's ToTensor gives for the byte v.
-    private static readonly float[] Levels = [.. Enumerable.Range(0, 256).Select(v => v / 255f)];
-
     private readonly byte[] _pixels;
     private readonly int _top;
     private readonly int _left;
@@ -140,7 +137,7 @@ public sealed class IdxDataset : IImageDataset
             Span<float> target = grey.Slice(((_top + y) * Width) + _left, SourceWidth);
             for (int x = 0; x < row.Length; x++)
             {
-                target[x] = Levels[row[x]];
+                target[x] = ByteLevels.Values[row[x]];
             }
         }
 

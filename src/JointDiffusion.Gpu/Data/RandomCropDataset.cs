@@ -25,8 +25,6 @@ namespace JointDiffusion.Gpu.Data;
 /// </remarks>
 public sealed class RandomCropDataset : IImageDataset
 {
-    private static readonly float[] Levels = [.. Enumerable.Range(0, 256).Select(v => v / 255f)];
-
     private readonly Source[] _sources;
     private readonly ulong _seed;
     private readonly double _minScale;
@@ -183,7 +181,7 @@ public sealed class RandomCropDataset : IImageDataset
                     Span<float> target = destination.Slice((c * plane) + (y * size), size);
                     for (int x = 0; x < size; x++)
                     {
-                        target[x] = Levels[row[x]];
+                        target[x] = ByteLevels.Values[row[x]];
                     }
                 }
             }
@@ -206,7 +204,7 @@ public sealed class RandomCropDataset : IImageDataset
                     float sum = 0f;
                     for (int k = 0; k < weights.Length; k++)
                     {
-                        sum += weights[k] * Levels[row[start + k]];
+                        sum += weights[k] * ByteLevels.Values[row[start + k]];
                     }
 
                     rows[(r * size) + j] = sum;
