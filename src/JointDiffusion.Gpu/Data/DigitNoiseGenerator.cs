@@ -67,7 +67,7 @@ public sealed class DigitNoiseGenerator : IImageDataset
     public string Description => Channels == 1
         ? $"digit noise: {_digits.Description}"
         : _placement == NoiseChannelPlacement.RandomChannel
-            ? $"digit noise: {_digits.Description}, each digit in one random RGB channel (seed {_seed})"
+            ? $"digit noise: {_digits.Description}, each image in one random RGB channel (seed {_seed})"
             : $"digit noise: {_digits.Description}, repeated on RGB";
 
     /// <summary>
