@@ -69,6 +69,7 @@ internal static class TrainCommand
             string dataName = parse.GetValue(data)!;
             var dataset = OpenData(dataName, DataLocator.Resolve(parse.GetValue(dataDir)), s, c, options.Seed);
             outFile.Directory?.Create();
+            RemoveStaleTemporaries(outFile.DirectoryName ?? ".", [weightsPath, checkpointPath]);
             using var backend = DeviceSelector.Create(DeviceOption.Parse(parse.GetValue(device)!));
             using var trainer = resuming
                 ? DsmTrainer.Resume(backend, checkpointPath, dataset, options)
@@ -130,6 +131,21 @@ internal static class TrainCommand
             return ExitCodes.Success;
         });
         return command;
+    }
+
+    /// <summary>
+    /// Deletes the temporary files an earlier run left when it was killed while writing (the atomic writer
+    /// names them .NAME.GUID.tmp beside the target; the target itself is never half-written).
+    /// </summary>
+    private static void RemoveStaleTemporaries(string directory, string[] targets)
+    {
+        foreach (var target in targets)
+        {
+            foreach (var stale in Directory.EnumerateFiles(directory, $".{Path.GetFileName(target)}.*.tmp"))
+            {
+                File.Delete(stale);
+            }
+        }
     }
 
     /// <summary>Opens a catalog data set or a noise generator by name.</summary>
