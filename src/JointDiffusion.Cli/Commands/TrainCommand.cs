@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using System.Runtime.InteropServices;
 using JointDiffusion.Gpu.Backends;
 using JointDiffusion.Gpu.Data;
 using JointDiffusion.Gpu.Models;
@@ -101,17 +102,16 @@ internal static class TrainCommand
                     WriteCard(cardPath, trainer, net, dataset, options, p.SmoothedLoss, commandLine, backend);
                 }
             });
-            // Ctrl-C finishes the current step, saves a checkpoint and stops (a second Ctrl-C kills the process).
+            // Ctrl-C (SIGINT) and SIGTERM (what schedulers send) finish the current step, save a checkpoint and stop.
             using var interrupt = new CancellationTokenSource();
-            ConsoleCancelEventHandler onCancel = (_, e) =>
+            void OnSignal(PosixSignalContext context)
             {
-                if (!interrupt.IsCancellationRequested)
-                {
-                    e.Cancel = true;
-                    interrupt.Cancel();
-                }
-            };
-            Console.CancelKeyPress += onCancel;
+                context.Cancel = true;
+                interrupt.Cancel();
+            }
+
+            using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
+            using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
             try
             {
                 trainer.Run(target, checkpointPath, weightsPath, logPath, checkpointEvery, card, printer, interrupt.Token);
@@ -121,10 +121,6 @@ internal static class TrainCommand
                 WriteCard(cardPath, trainer, net, dataset, options, smoothed, commandLine, backend);
                 stdout.WriteLine($"Interrupted at step {trainer.Step}; the checkpoint and weights are saved. Continue with the same command and --resume.");
                 return ExitCodes.Failure;
-            }
-            finally
-            {
-                Console.CancelKeyPress -= onCancel;
             }
 
             stdout.WriteLine($"Wrote {weightsPath}, {checkpointPath}, {logPath} and {cardPath}.");

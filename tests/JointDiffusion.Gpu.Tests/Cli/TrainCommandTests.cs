@@ -114,4 +114,32 @@ public sealed class TrainCommandTests : IDisposable
             Assert.NotEmpty(SafetensorsReader.Read(output).Tensors);
         }
     }
+
+    /// <summary>SIGTERM (a scheduler's stop, or kill) ends training after the current step with a saved checkpoint.</summary>
+    [Fact]
+    public void Sigterm_StopsTrainingWithASavedCheckpoint()
+    {
+        string images = MakeImages();
+        string output = Path.Combine(_dir, "term", "w.safetensors");
+        var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "jointdiff.dll"));
+        foreach (var a in Args(images, output, 100_000, 1000, resume: false))
+        {
+            info.ArgumentList.Add(a);
+        }
+
+        using var process = Process.Start(info)!;
+        Assert.StartsWith("Training", process.StandardOutput.ReadLine());
+        using (var kill = Process.Start("kill", ["-TERM", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
+        {
+            kill.WaitForExit();
+        }
+
+        string rest = process.StandardOutput.ReadToEnd();
+        process.WaitForExit();
+        Assert.Equal(1, process.ExitCode);
+        Assert.Contains("Interrupted at step", rest);
+        var step = long.Parse(SafetensorsReader.Read(Path.Combine(_dir, "term", "w.ckpt.safetensors")).Metadata["step"], System.Globalization.CultureInfo.InvariantCulture);
+        Assert.True(step < 1000, $"stopped at step {step}, not at the first checkpoint interval");
+    }
 }
