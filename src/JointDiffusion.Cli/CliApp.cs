@@ -23,6 +23,7 @@ internal static class CliApp
         root.Subcommands.Add(DenoiseCommand.Create(stdout));
         root.Subcommands.Add(SampleCommand.Create(stdout));
         root.Subcommands.Add(TrainCommand.Create(stdout));
+        root.Subcommands.Add(DemoCommand.Create(stdout));
         root.Subcommands.Add(DataCommand.Create(stdout, stderr));
 
         var parse = root.Parse(args);
