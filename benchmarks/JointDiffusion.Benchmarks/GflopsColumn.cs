@@ -27,7 +27,7 @@ public sealed class GflopsColumn(bool fastest) : IColumn
     public ColumnCategory Category => ColumnCategory.Custom;
 
     /// <inheritdoc/>
-    public int PriorityInCategory => fastest ? 2 : 0;
+    public int PriorityInCategory => fastest ? 1 : 0;
 
     /// <inheritdoc/>
     public bool IsNumeric => true;
