@@ -5,44 +5,17 @@ Splits each fixture into a weights file and an input file (x, sigma, v), runs jo
 the norm-wise relative error (max |ours - torch| / max |torch|) of score and vjp. Needs only numpy.
 """
 import argparse
-import json
 import os
 import shlex
-import struct
 import subprocess
 import sys
 
 import numpy as np
 
+from safetensors_np import read, write
+
 FIXTURES = ["ncsnv2_ngf8_32x32x1.safetensors", "ncsnv2_ngf8_64x64x3.safetensors"]
 NON_WEIGHTS = {"x", "sigma", "v", "x0", "z", "score", "vjp", "dsm_loss"}
-
-
-def read(path):
-    with open(path, "rb") as f:
-        raw = f.read()
-    n = struct.unpack("<Q", raw[:8])[0]
-    header = json.loads(raw[8:8 + n])
-    data = raw[8 + n:]
-    meta = header.pop("__metadata__", {})
-    tensors = {k: np.frombuffer(data[e["data_offsets"][0]:e["data_offsets"][1]], dtype="<f4").reshape(e["shape"])
-               for k, e in header.items()}
-    return tensors, meta
-
-
-def write(path, tensors, meta=None):
-    header, blobs, off = {}, [], 0
-    if meta:
-        header["__metadata__"] = meta
-    for k in sorted(tensors):
-        b = np.ascontiguousarray(tensors[k], dtype="<f4").tobytes()
-        header[k] = {"dtype": "F32", "shape": list(tensors[k].shape), "data_offsets": [off, off + len(b)]}
-        blobs.append(b)
-        off += len(b)
-    h = json.dumps(header).encode()
-    h += b" " * ((8 - len(h) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
 
 
 def main():

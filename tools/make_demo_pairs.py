@@ -6,12 +6,13 @@ x = the first 8 Fashion-MNIST test images, n = the first 8 MNIST test images, bo
 MNIST CC BY-SA 3.0. Usage: /usr/bin/python3 tools/make_demo_pairs.py DATA_DIR  (after jointdiff data fetch)
 """
 import gzip
-import json
 import os
 import struct
 import sys
 
 import numpy as np
+
+from safetensors_np import write
 
 
 def idx(path):
@@ -26,18 +27,9 @@ def main():
     mn = idx(os.path.join(data, "mnist", "t10k-images-idx3-ubyte"))
     pad = lambda a: np.pad(a.astype(np.float32) / 255, ((0, 0), (2, 2), (2, 2)))[:, None]
     tensors = {"x": pad(fm[:8]), "n": pad(mn[:8])}
-    header, blobs, off = {"__metadata__": {"x": "Fashion-MNIST test 0-7 (MIT)", "n": "MNIST test 0-7 (CC BY-SA 3.0)",
-                                           "preprocessing": "28x28 zero-padded to 32x32, [0,1]"}}, [], 0
-    for k in sorted(tensors):
-        b = np.ascontiguousarray(tensors[k], "<f4").tobytes()
-        header[k] = {"dtype": "F32", "shape": list(tensors[k].shape), "data_offsets": [off, off + len(b)]}
-        blobs.append(b)
-        off += len(b)
-    h = json.dumps(header).encode()
-    h += b" " * ((8 - len(h) % 8) % 8)
     out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src", "JointDiffusion.Cli", "Demo", "demo_pairs.safetensors")
-    with open(out, "wb") as f:
-        f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
+    write(out, tensors, {"x": "Fashion-MNIST test 0-7 (MIT)", "n": "MNIST test 0-7 (CC BY-SA 3.0)",
+                         "preprocessing": "28x28 zero-padded to 32x32, [0,1]"})
     print("wrote", out)
 
 
