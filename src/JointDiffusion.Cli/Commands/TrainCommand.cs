@@ -82,7 +82,7 @@ internal static class TrainCommand
                 return ExitCodes.Success;
             }
 
-            string commandLine = "jointdiff train " + string.Join(' ', parse.Tokens.Select(t => t.Value));
+            string commandLine = "jointdiff " + string.Join(' ', parse.Tokens.Select(t => t.Value));
             stdout.WriteLine($"{(resuming ? $"Resuming at step {trainer.Step}" : "Training")} NCSNv2 ngf {net.Ngf} ({net.Parameters.Count:N0} parameters) on {dataset.Description}, " +
                 $"batch {options.Batch}, lr {options.LearningRate.ToString(CultureInfo.InvariantCulture)}, until step {target}, on {backend.Description}");
             var card = new Dictionary<string, string> { ["command"] = commandLine };
