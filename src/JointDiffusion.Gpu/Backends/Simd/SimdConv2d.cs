@@ -150,7 +150,11 @@ internal static class SimdConv2d
             int vectors = p.Samples * geo.VectorCount, samplePlanes = p.InChannels * geo.PlaneStride;
             int pixelTiles = CeilDiv(vectors, tileVectors);
             int chunks = Math.Min(Math.Max(CeilDiv(ItemsPerCore * Environment.ProcessorCount, channelTiles), p.Samples), pixelTiles);
-            Parallel.For(0, chunks * channelTiles, item =>
+            Parallel.For(0, chunks * channelTiles, CorrelateChunk);
+
+            // Optimised at once (see SimdConvKernels): on one core the tiering thread would wait behind this loop.
+            [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+            void CorrelateChunk(int item)
             {
                 int chunk = item / channelTiles, channelTile = item % channelTiles;
                 Span<float> tile = stackalloc float[ChannelTile * 6 * lanes];
@@ -192,7 +196,7 @@ internal static class SimdConv2d
 
                     StoreTile<TL, TV>(p, geo, vectorTable, tile, width, count, first, channelTile);
                 }
-            });
+            }
         }
         finally
         {
@@ -233,6 +237,7 @@ internal static class SimdConv2d
     /// stretch of an output row (<see cref="SimdConvGeometry.FillVectorTable"/>) is one vector load/add/store
     /// per channel; others go run by run.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void StoreTile<TL, TV>(in Correlation p, in SimdConvGeometry geo, int[] vectorTable, ReadOnlySpan<float> tile,
         int tileVectors, int count, int first, int channelTile)
         where TL : struct, ISimdConvLanes<TV>
@@ -385,7 +390,11 @@ internal static class SimdConv2d
 
             // Items take a run of groups each, so the per-item cost is paid a few times per core, not per group.
             int groupChunks = Math.Min(groups, CeilDiv(ItemsPerCore * Environment.ProcessorCount, channelTiles));
-            Parallel.For(0, channelTiles * groupChunks, item =>
+            Parallel.For(0, channelTiles * groupChunks, WeightGradientChunk);
+
+            // Optimised at once, as the forward's chunks.
+            [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+            void WeightGradientChunk(int item)
             {
                 int channelTile = item / groupChunks, chunk = item % groupChunks;
                 Span<float> sums = stackalloc float[ChannelTile * 6];
@@ -420,7 +429,7 @@ internal static class SimdConv2d
                         }
                     }
                 }
-            });
+            }
         }
         finally
         {
@@ -436,6 +445,7 @@ internal static class SimdConv2d
     /// dy of sample s, channels 4·tile … 4·tile+3, as [vector][channel][lane] in the geometry's vector order,
     /// zeros on lanes that are not outputs and for channels past the end.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void PackOutputGradient(float[] dy, int s, int channelTile, int cout, int outPlane,
         in SimdConvGeometry geo, int[] vectorTable, Span<float> packed)
     {

@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace JointDiffusion.Gpu.Backends.Simd;
 
 /// <summary>
@@ -102,6 +104,7 @@ internal readonly struct SimdConvGeometry
     }
 
     /// <summary>Copies one source plane [H,W] into a padded plane [Hp,Wp]: zeros around, cropped if pad &lt; 0.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void PadPlane(ReadOnlySpan<float> source, Span<float> padded)
     {
         int p = Pad;
@@ -126,6 +129,7 @@ internal readonly struct SimdConvGeometry
     /// The output pixels of vector <paramref name="t"/> as runs of lanes: calls <paramref name="run"/> with
     /// (first lane, output index i·wo + j, length) for each run of lanes that are real outputs.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void ForEachRun<TRun>(int t, ref TRun run)
         where TRun : struct, IVectorRun, allows ref struct
     {
