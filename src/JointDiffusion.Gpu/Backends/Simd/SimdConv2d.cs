@@ -15,10 +15,11 @@ namespace JointDiffusion.Gpu.Backends.Simd;
 /// Every op first copies its spatial operand into zero-padded planes (<see cref="SimdConvGeometry"/>) so the
 /// micro-kernels (<see cref="SimdConvKernels"/>) run without bounds checks or edge cases; edge tiles are
 /// computed in full and only their real outputs are stored. Backward-data is the forward kernel applied to dy
-/// padded by dil·(k−1) − pad with the weights transposed to [cin,cout,k,k] and rotated 180°:
+/// padded by dil·(k−1) − pad with the weights transposed and rotated 180°:
 /// dx[ci,i,j] = Σ_co Σ_ki,kj dy[co, i + pad − ki·dil, j + pad − kj·dil] · w[co,ci,ki,kj], and with
 /// ki' = k−1−ki that is a correlation of dy with w[co,ci,k−1−ki',k−1−kj'] at padding dil·(k−1) − pad (a
-/// negative padding crops). Scratch comes from <see cref="ArrayPool{T}.Shared"/>.
+/// negative padding crops); the kernels read those weights in place. Scratch comes from
+/// <see cref="ArrayPool{T}.Shared"/>.
 /// </remarks>
 internal static class SimdConv2d
 {

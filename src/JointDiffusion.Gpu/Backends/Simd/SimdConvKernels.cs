@@ -6,9 +6,9 @@ namespace JointDiffusion.Gpu.Backends.Simd;
 
 /// <summary>
 /// Register-blocked conv micro-kernels. Each keeps a tile of 4 output channels × V pixel vectors in
-/// registers (V = 6 where there are 32 vector registers, 3 where there are 16), so every loaded input vector
-/// feeds 4 FMAs and every broadcast weight feeds V: 4·V independent FMA chains hide the FMA latency
-/// (a single chain would run at a quarter of the peak or less).
+/// registers (V = 6 where there are 32 vector registers, 3 where there are 16, 4 for a batch's ragged last
+/// tile), so every loaded input vector feeds 4 FMAs and every broadcast weight feeds V: 4·V independent FMA
+/// chains hide the FMA latency (a single chain would run at a quarter of the peak or less).
 /// </summary>
 /// <remarks>
 /// The weight-gradient kernels use the same tile turned around: 4 output channels × V (input channel, tap)
