@@ -24,6 +24,8 @@ internal static class CliApp
         root.Subcommands.Add(SampleCommand.Create(stdout));
         root.Subcommands.Add(TrainCommand.Create(stdout));
         root.Subcommands.Add(DemoCommand.Create(stdout));
+        root.Subcommands.Add(EvalCommand.Create(stdout));
+        root.Subcommands.Add(TuneCommand.Create(stdout));
         root.Subcommands.Add(DataCommand.Create(stdout, stderr));
 
         var parse = root.Parse(args);

@@ -1,0 +1,27 @@
+namespace JointDiffusion.Cli.Eval;
+
+/// <summary>
+/// The λ/κ each data-consistency rule uses by default, per experiment, as found by <c>jointdiff tune</c> on
+/// validation images (never the eval images) at T = 300. Experiments not tuned use the rule's general default,
+/// which is the mnist-on-fashion value. The tune results behind these numbers are in docs/TUNING.md.
+/// </summary>
+internal static class TunedWeights
+{
+    private static readonly Dictionary<(string Experiment, string Rule), (float Lambda, float Kappa)> Table = new()
+    {
+    };
+
+    /// <summary>The general default of a rule (used by <c>denoise</c> and for untuned experiments).</summary>
+    public static (float Lambda, float Kappa) Default(string rule) => rule switch
+    {
+        "dps" => (5f, 5f),
+        _ => (1f, 1f),
+    };
+
+    /// <summary>The tuned λ/κ of a rule for an experiment, else <see cref="Default"/>.</summary>
+    public static (float Lambda, float Kappa) For(string experiment, string rule) =>
+        Table.TryGetValue((experiment, rule), out var w) ? w : Default(rule);
+
+    /// <summary>Whether the experiment has tuned values for the rule.</summary>
+    public static bool IsTuned(string experiment, string rule) => Table.ContainsKey((experiment, rule));
+}
