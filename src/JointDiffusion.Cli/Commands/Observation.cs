@@ -6,30 +6,41 @@ namespace JointDiffusion.Cli.Commands;
 /// <summary>The observations y of a denoise run, with the signal shape they imply.</summary>
 internal sealed record Observation(float[] Values, int Count, int[] SignalShape, int[] MeasurementShape, string[] Names)
 {
-    private static readonly string[] ImageExtensions = [".png", ".jpg", ".jpeg", ".bmp", ".gif"];
+    /// <summary>Extensions <see cref="ImageFile"/> decodes (PNG, JPEG, BMP, GIF), lower case with the dot.</summary>
+    public static readonly string[] ImageExtensions = [".png", ".jpg", ".jpeg", ".bmp", ".gif"];
+
+    /// <summary>Image extensions that are recognised as images but that <see cref="ImageFile"/> cannot decode.</summary>
+    public static readonly string[] UnsupportedImageExtensions = [".tif", ".tiff", ".webp"];
+
+    /// <summary>Whether <paramref name="path"/> names a file <see cref="ImageFile"/> can decode, by its extension.</summary>
+    public static bool IsImagePath(string path) => ImageExtensions.Contains(Path.GetExtension(path).ToLowerInvariant());
+
+    /// <summary>Whether <paramref name="path"/> names an image format that is recognised but not supported.</summary>
+    public static bool IsUnsupportedImagePath(string path) => UnsupportedImageExtensions.Contains(Path.GetExtension(path).ToLowerInvariant());
+
+    /// <summary>The channel count images are converted to for <paramref name="signal"/> (1 = luminance, 3 = RGB).</summary>
+    public static int ImageChannels(IScoreModel signal)
+    {
+        int channels = ModelChannels(signal);
+        return channels is 1 or 3 ? channels : 1;
+    }
 
     /// <summary>Loads an image or a safetensors tensor <c>y</c>.</summary>
     public static Observation Load(string path, IScoreModel signal, OperatorSpec spec, int? imageSize)
     {
         string name = Path.GetFileName(path);
         string stem = Path.GetFileNameWithoutExtension(path);
-        int channels = signal switch
-        {
-            Ncsnv2 net => net.Channels,
-            GaussianPrior g when g.SampleShape.Count == 3 => g.SampleShape[0],
-            _ => 1,
-        };
-        if (ImageExtensions.Contains(Path.GetExtension(path).ToLowerInvariant()))
+        int channels = ModelChannels(signal);
+        if (IsImagePath(path) || IsUnsupportedImagePath(path))
         {
             if (spec.IsCompressedSensing)
             {
                 throw new InvalidDataException($"{name}: with --operator cs the observation is a vector; give it as a .safetensors tensor 'y'.");
             }
 
-            var image = ImageFile.Load(path, channels is 1 or 3 ? channels : 1);
-            int[] shape = [image.Channels, image.Height, image.Width];
-            CheckPriorShape(signal, shape, name);
-            return new Observation(image.Pixels, 1, shape, shape, [stem]);
+            var image = LoadImage(path, ImageChannels(signal));
+            CheckPriorShape(signal, image.SignalShape, name);
+            return image;
         }
 
         var file = SafetensorsReader.Read(path);
@@ -63,6 +74,30 @@ internal sealed record Observation(float[] Values, int Count, int[] SignalShape,
         CheckPriorShape(signal, perSample, name);
         return new Observation(y.Data, n, perSample, perSample, SampleNames(stem, n));
     }
+
+    /// <summary>
+    /// Loads one image file as a single observation of shape [<paramref name="channels"/>, H, W] named by its stem.
+    /// </summary>
+    /// <exception cref="ImageFileException">The file is not an image <see cref="ImageFile"/> accepts.</exception>
+    /// <exception cref="InvalidDataException">The file is a TIFF or WebP image, which is not supported.</exception>
+    public static Observation LoadImage(string path, int channels)
+    {
+        if (IsUnsupportedImagePath(path))
+        {
+            throw new InvalidDataException($"{Path.GetFileName(path)}: {Path.GetExtension(path)} images are not supported (PNG, JPEG, BMP and GIF are); convert it to PNG.");
+        }
+
+        var image = ImageFile.Load(path, channels);
+        int[] shape = [image.Channels, image.Height, image.Width];
+        return new Observation(image.Pixels, 1, shape, shape, [Path.GetFileNameWithoutExtension(path)]);
+    }
+
+    private static int ModelChannels(IScoreModel signal) => signal switch
+    {
+        Ncsnv2 net => net.Channels,
+        GaussianPrior g when g.SampleShape.Count == 3 => g.SampleShape[0],
+        _ => 1,
+    };
 
     private static string[] SampleNames(string stem, int count) =>
         count == 1 ? [stem] : [.. Enumerable.Range(0, count).Select(i => $"{stem}_{i:D3}")];
