@@ -20,12 +20,8 @@ internal static class DenoiseCommand
     /// <summary>Images per batch of a folder run when --batch is not given.</summary>
     public const int DefaultBatch = 8;
 
-    /// <summary>Default λ/κ per rule (see README: tuned values replace these once the tuner has run).</summary>
-    public static (float Lambda, float Kappa) DefaultWeights(string rule) => rule switch
-    {
-        "dps" => (5f, 5f),
-        _ => (1f, 1f),
-    };
+    /// <summary>Default λ/κ per rule: the values tuned on mnist-on-fashion (see <see cref="Eval.TunedWeights"/>).</summary>
+    public static (float Lambda, float Kappa) DefaultWeights(string rule) => Eval.TunedWeights.Default(rule);
 
     /// <summary>Builds the command.</summary>
     public static Command Create(TextWriter stdout) => Create(stdout, CancellationToken.None);
