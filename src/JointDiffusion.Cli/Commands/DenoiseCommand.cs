@@ -45,8 +45,8 @@ internal static class DenoiseCommand
         var gain = new Option<float>("--noise-gain") { Description = "b in y = A x + b n.", DefaultValueFactory = _ => 1f };
         var sigmaY = new Option<float>("--sigma-y") { Description = "Extra white measurement noise std (joint mode).", DefaultValueFactory = _ => 0f };
         var rule = new Option<string>("--rule") { Description = "Data-consistency rule: pigdm | dps | projection.", DefaultValueFactory = _ => "pigdm" };
-        var lambda = new Option<float?>("--lambda") { Description = "Signal step weight λ (default per rule: pigdm 1, dps 5, projection 1)." };
-        var kappa = new Option<float?>("--kappa") { Description = "Noise step weight κ (default per rule, as λ)." };
+        var lambda = new Option<float?>("--lambda") { Description = "Signal step weight λ (default per rule, tuned on mnist-on-fashion at T = 300: pigdm 1.9, dps 1.75, projection 1)." };
+        var kappa = new Option<float?>("--kappa") { Description = "Noise step weight κ (default per rule: pigdm 1.13, dps 2.125, projection 1)." };
         var steps = new Option<int>("--steps") { Description = "Reverse-diffusion steps T.", DefaultValueFactory = _ => 300 };
         var samples = new Option<int>("--samples") { Description = "Posterior samples K per observation.", DefaultValueFactory = _ => 1 };
         var seed = new Option<ulong>("--seed") { Description = "Random seed (for a folder, each image's seed is derived from it and the file name).", DefaultValueFactory = _ => 1UL };

@@ -11,6 +11,9 @@ internal static class TunedWeights
     {
         // jointdiff tune --experiment mnist-on-fashion --rule pigdm --n 5 (docs/tuning/mnist-on-fashion-pigdm.json)
         [("mnist-on-fashion", "pigdm")] = (1.9f, 1.13f),
+
+        // jointdiff tune --experiment mnist-on-fashion --rule dps --n 5 (docs/tuning/mnist-on-fashion-dps.json)
+        [("mnist-on-fashion", "dps")] = (1.75f, 2.125f),
     };
 
     /// <summary>
