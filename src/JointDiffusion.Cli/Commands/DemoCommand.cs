@@ -57,8 +57,9 @@ internal static class DemoCommand
             stdout.WriteLine($"Demo: y = 0.5·x + 0.5·n, x = Fashion-MNIST test, n = MNIST test, {n} pairs, T = {t}, on {backend.Description}");
             stdout.WriteLine($"Weights: {Path.Combine(dir, SignalWeights)} ({signal.Parameters.Count:N0} parameters) and {NoiseWeights}");
 
-            var options = new SamplerOptions { Steps = t, Rule = new PigdmRule(), Lambda = 1f, Kappa = 1f, NoiseGain = 0.5f, Seed = parse.GetValue(seed) };
-            stdout.WriteLine("Joint ΠGDM (signal and noise models, λ = κ = 1):");
+            var (lambda, kappa) = Eval.TunedWeights.Default("pigdm");
+            var options = new SamplerOptions { Steps = t, Rule = new PigdmRule(), Lambda = lambda, Kappa = kappa, NoiseGain = 0.5f, Seed = parse.GetValue(seed) };
+            stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"Joint ΠGDM (signal and noise models, tuned λ = {lambda}, κ = {kappa}):"));
             var joint = new JointSampler(signal, noiseModel, op).Sample(y, n, options, new StepPrinter(stdout, t));
             double jointSeconds = clock.Elapsed.TotalSeconds;
             stdout.WriteLine("Single-prior ΠGDM baseline (signal model only, noise taken as white with σ_y = 0.25):");
