@@ -117,21 +117,31 @@ internal sealed class DenoiseFolderRun
             for (int b = 0; b < batches; b++)
             {
                 var batch = todo.Skip(b * Batch).Take(Batch).ToArray();
+                cancellation.ThrowIfCancellationRequested();
+                var loaded = new List<(string Path, Observation Observation)>();
                 foreach (int i in batch)
                 {
-                    cancellation.ThrowIfCancellationRequested();
-                    if (Denoise(sampler, files[i], channels, shape, cancellation) is string failure)
+                    var (observation, loadFailure) = Load(files[i], channels, shape);
+                    if (observation is not null)
                     {
-                        failures.Add(failure);
-                        stderr.WriteLine($"failed: {failure}");
+                        loaded.Add((files[i], observation));
                     }
                     else
                     {
-                        done++;
+                        failures.Add(loadFailure!);
+                        stderr.WriteLine($"failed: {loadFailure}");
                     }
-
-                    processed++;
                 }
+
+                var sampleFailures = DenoiseBatch(sampler, loaded, cancellation);
+                foreach (var failure in sampleFailures)
+                {
+                    failures.Add(failure);
+                    stderr.WriteLine($"failed: {failure}");
+                }
+
+                done += loaded.Count - sampleFailures.Count;
+                processed += batch.Length;
 
                 double elapsed = clock.Elapsed.TotalSeconds;
                 double eta = elapsed / processed * (todo.Length - processed);
@@ -151,8 +161,8 @@ internal sealed class DenoiseFolderRun
         return ReportFailures(stderr, failures) ? ExitCodes.Failure : ExitCodes.Success;
     }
 
-    /// <summary>Loads, samples and writes one image; returns a failure message naming the file, or null when done.</summary>
-    private string? Denoise(JointSampler sampler, string path, int channels, int[] shape, CancellationToken cancellation)
+    /// <summary>Loads one image and checks its shape; returns the observation or a failure message naming the file.</summary>
+    private static (Observation? Observation, string? Failure) Load(string path, int channels, int[] shape)
     {
         string name = Path.GetFileName(path);
         Observation observation;
@@ -166,35 +176,65 @@ internal sealed class DenoiseFolderRun
             string reason = e is ImageFileException ife && e.Message.StartsWith(ife.SourceName, StringComparison.Ordinal)
                 ? e.Message[ife.SourceName.Length..].TrimStart(':', ' ')
                 : e.Message.StartsWith(name + ":", StringComparison.Ordinal) ? e.Message[(name.Length + 1)..].TrimStart() : e.Message;
-            return $"{name}: {reason}";
+            return (null, $"{name}: {reason}");
         }
 
         if (!observation.SignalShape.SequenceEqual(shape))
         {
-            return $"{name}: the image is {ShapeText(observation.SignalShape)} but the signal prior expects {ShapeText(shape)} " +
-                $"({shape[2]}x{shape[1]} pixels); every image in the folder must have that size.";
+            return (null, $"{name}: the image is {ShapeText(observation.SignalShape)} but the signal prior expects {ShapeText(shape)} " +
+                $"({shape[2]}x{shape[1]} pixels); every image in the folder must have that size.");
         }
 
-        ulong seed = DenoiseImageSeed.For(Options.Seed, name);
+        return (observation, null);
+    }
+
+    /// <summary>
+    /// Samples the loaded images of a batch in one sampler call and writes each image's results. Every image
+    /// draws from its own seed (<see cref="SamplerOptions.ObservationSeeds"/>), so its result is the one it gets
+    /// alone, whatever shares its batch. When the batch diverges, its images are run one by one so that only the
+    /// diverging ones fail. Returns the failure messages.
+    /// </summary>
+    private List<string> DenoiseBatch(JointSampler sampler, List<(string Path, Observation Observation)> images, CancellationToken cancellation)
+    {
+        var failures = new List<string>();
+        if (images.Count == 0)
+        {
+            return failures;
+        }
+
+        var seeds = images.Select(i => DenoiseImageSeed.For(Options.Seed, Path.GetFileName(i.Path))).ToArray();
+        var values = images.SelectMany(i => i.Observation.Values).ToArray();
         PosteriorSamples result;
         try
         {
-            // One sampler call per image: the sampler draws one random stream for all the observations of a call,
-            // so an image sampled beside others would get a result that depends on its neighbours.
-            result = sampler.Sample(observation.Values, 1, Options with { Seed = seed }, progress: null, cancellation);
+            result = sampler.Sample(values, images.Count, Options with { ObservationSeeds = seeds }, progress: null, cancellation);
+        }
+        catch (SamplerDivergedException) when (images.Count > 1)
+        {
+            foreach (var image in images)
+            {
+                failures.AddRange(DenoiseBatch(sampler, [image], cancellation));
+            }
+
+            return failures;
         }
         catch (SamplerDivergedException e)
         {
-            return $"{name}: {e.Message}";
+            failures.Add($"{Path.GetFileName(images[0].Path)}: {e.Message}");
+            return failures;
         }
 
-        var metadata = new Dictionary<string, string>(Metadata)
+        for (int j = 0; j < images.Count; j++)
         {
-            ["source"] = name,
-            ["seed"] = seed.ToString(CultureInfo.InvariantCulture),
-        };
-        DenoiseOutputs.WriteImage(OutDir, result, Stem(path), metadata);
-        return null;
+            var metadata = new Dictionary<string, string>(Metadata)
+            {
+                ["source"] = Path.GetFileName(images[j].Path),
+                ["seed"] = seeds[j].ToString(CultureInfo.InvariantCulture),
+            };
+            DenoiseOutputs.WriteImage(OutDir, result.Observation(j), Stem(images[j].Path), metadata);
+        }
+
+        return failures;
     }
 
     /// <summary>

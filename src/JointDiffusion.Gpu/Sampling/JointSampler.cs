@@ -65,6 +65,11 @@ public sealed class JointSampler
             throw new ArgumentException("The observation contains NaN or infinite values.");
         }
 
+        if (options.ObservationSeeds is { } seeds && seeds.Count != count)
+        {
+            throw new ArgumentException($"ObservationSeeds has {seeds.Count} seed(s) for {count} observation(s).");
+        }
+
         int k = options.SamplesPerObservation;
         int batch = count * k;
         var xShape = new Shape([batch, .. signalShape]);
@@ -97,12 +102,13 @@ public sealed class JointSampler
         };
 
         // x_1 ~ N(0, β_1² I), and n_1 likewise.
+        var random = new RandomStreams(backend, options, count, Math.Max(xShape.Length, nShape.Length));
         float beta1 = (float)_sde.MarginalStd(times[0]);
-        backend.FillGaussian(x, StreamSeed(options.Seed, 0), 0);
+        random.Fill(x, 0, 0);
         backend.Scale(x, beta1, x);
         if (joint)
         {
-            backend.FillGaussian(n!, StreamSeed(options.Seed, 1), 0);
+            random.Fill(n!, 1, 0);
             backend.Scale(n!, beta1, n!);
         }
 
@@ -115,11 +121,10 @@ public sealed class JointSampler
             float beta = (float)_sde.MarginalStd(t);
             float g = (float)_sde.Diffusion(t);
             Array.Fill(sigma, beta);
-            ulong offset = (ulong)i * (ulong)xShape.Length;
-            backend.FillGaussian(zx, StreamSeed(options.Seed, 2), offset);
+            random.Fill(zx, 2, i);
             if (joint)
             {
-                backend.FillGaussian(zn!, StreamSeed(options.Seed, 3), (ulong)i * (ulong)nShape.Length);
+                random.Fill(zn!, 3, i);
             }
 
             using var sx = _signal.Evaluate(x, sigma, options.Rule.NeedsJacobian);
@@ -181,6 +186,40 @@ public sealed class JointSampler
     {
         using var e = model.Evaluate(state, sigma, needVjp: false);
         model.Backend.Axpy(beta * beta, e.Score, state);
+    }
+
+    /// <summary>
+    /// The sampler's Gaussian streams: stream s of step i fills a tensor of length L with Philox values
+    /// i·L … i·L + L − 1 of seed StreamSeed(Seed, s); with per-observation seeds each observation's block of length
+    /// L / count gets the values a call with that observation alone would get (generated on the host and uploaded).
+    /// </summary>
+    private sealed class RandomStreams(ComputeBackend backend, SamplerOptions options, int count, long maxLength)
+    {
+        private readonly float[]? _host = options.ObservationSeeds is null ? null : new float[maxLength];
+
+        public void Fill(Tensor t, ulong stream, int step)
+        {
+            long length = t.Shape.Length;
+            if (_host is null)
+            {
+                backend.FillGaussian(t, StreamSeed(options.Seed, stream), (ulong)step * (ulong)length);
+                return;
+            }
+
+            long block = length / count;
+            var seeds = options.ObservationSeeds!;
+            var host = _host;
+            Parallel.For(0, count, o =>
+            {
+                ulong seed = StreamSeed(seeds[o], stream);
+                ulong offset = (ulong)step * (ulong)block;
+                for (long q = 0; q < block; q++)
+                {
+                    host[o * block + q] = Kernels.Philox.Gaussian(seed, offset + (ulong)q);
+                }
+            });
+            backend.Upload(host.AsSpan(0, (int)length), t);
+        }
     }
 
     /// <summary>A seed per random stream (splitmix64 of seed and stream), so streams never overlap.</summary>

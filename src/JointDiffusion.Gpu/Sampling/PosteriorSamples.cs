@@ -21,6 +21,23 @@ public sealed class PosteriorSamples
         }
     }
 
+    /// <summary>The samples of observation <paramref name="index"/> alone, as a result with one observation.</summary>
+    public PosteriorSamples Observation(int index)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(index);
+        ArgumentOutOfRangeException.ThrowIfGreaterThanOrEqual(index, Observations);
+        int xBlock = XSamples.Length / Observations;
+        var x = XSamples.AsSpan(index * xBlock, xBlock).ToArray();
+        float[]? n = null;
+        if (NSamples is not null)
+        {
+            int nBlock = NSamples.Length / Observations;
+            n = NSamples.AsSpan(index * nBlock, nBlock).ToArray();
+        }
+
+        return new PosteriorSamples(1, SamplesPerObservation, SignalShape, NoiseShape, x, n);
+    }
+
     /// <summary>Number of observations B.</summary>
     public int Observations { get; }
 

@@ -33,6 +33,14 @@ public sealed record SamplerOptions
     public ulong Seed { get; init; } = 1;
 
     /// <summary>
+    /// Optional seed per observation (one for each of the <c>count</c> observations of a call). Observation o then
+    /// draws every random number from its own streams, exactly as a call with that one observation and
+    /// <see cref="Seed"/> = ObservationSeeds[o] would, so its result does not depend on which other observations
+    /// share the batch. Null (the default): one set of streams of <see cref="Seed"/> for the whole batch.
+    /// </summary>
+    public IReadOnlyList<ulong>? ObservationSeeds { get; init; }
+
+    /// <summary>
     /// Return the Tweedie estimate at t = ε (x + β_ε² s(x, ε), the posterior mean given x_ε; the default, as
     /// DESIGN.md fixes) instead of the raw final state x_ε.
     /// </summary>
