@@ -57,6 +57,7 @@ internal static class TrainCommand
                 throw new UsageException("--steps, --ngf and --checkpoint-every must be ≥ 1, --channels 1 or 3, --size even and ≥ 2.");
             }
 
+            var kind = DeviceOption.Parse(parse.GetValue(device)!);
             var outFile = parse.GetValue(output)!;
             string weightsPath = outFile.FullName;
             string stem = Path.Combine(outFile.DirectoryName ?? ".", Path.GetFileNameWithoutExtension(outFile.Name));
@@ -71,7 +72,7 @@ internal static class TrainCommand
             var dataset = OpenData(dataName, DataLocator.Resolve(parse.GetValue(dataDir)), s, c, options.Seed);
             outFile.Directory?.Create();
             RemoveStaleTemporaries(outFile.DirectoryName ?? ".", [weightsPath, checkpointPath]);
-            using var backend = DeviceSelector.Create(DeviceOption.Parse(parse.GetValue(device)!));
+            using var backend = DeviceSelector.Create(kind);
             using var trainer = resuming
                 ? DsmTrainer.Resume(backend, checkpointPath, dataset, options)
                 : new DsmTrainer(Ncsnv2.CreateRandom(backend, n, c, options.Seed), dataset, options);
