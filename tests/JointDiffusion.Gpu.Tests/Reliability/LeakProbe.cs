@@ -5,7 +5,8 @@ namespace JointDiffusion.Gpu.Tests.Reliability;
 
 /// <summary>
 /// What a leak of backends, contexts, accelerators or buffers would grow: live managed memory (after a full
-/// collection with finalizers run), resident memory (native buffers that are written), threads (each ILGPU CPU
+/// collection with finalizers run), native resident memory (resident memory less the GC heap's committed memory:
+/// written native buffers, without the noise of the GC decommitting free regions), threads (each ILGPU CPU
 /// accelerator runs its own) and open file descriptors (Linux; driver handles).
 /// </summary>
 internal readonly record struct LeakProbe(long ManagedBytes, long ResidentBytes, int Threads, int FileDescriptors)
@@ -21,7 +22,9 @@ internal readonly record struct LeakProbe(long ManagedBytes, long ResidentBytes,
 
         using var process = Process.GetCurrentProcess();
         int descriptors = Directory.Exists("/proc/self/fd") ? Directory.GetFiles("/proc/self/fd").Length : 0;
-        return new LeakProbe(GC.GetTotalMemory(forceFullCollection: true), Resident(), process.Threads.Count, descriptors);
+        long managed = GC.GetTotalMemory(forceFullCollection: true);
+        long native = Resident() - GC.GetGCMemoryInfo().TotalCommittedBytes;
+        return new LeakProbe(managed, native, process.Threads.Count, descriptors);
     }
 
     /// <summary>Fails when any measure grew past its allowance from <paramref name="before"/> to this one.</summary>
@@ -29,7 +32,7 @@ internal readonly record struct LeakProbe(long ManagedBytes, long ResidentBytes,
     {
         var problems = new List<string>();
         Check("live managed memory", ManagedBytes - before.ManagedBytes, managedBytes);
-        Check("resident memory", ResidentBytes - before.ResidentBytes, residentBytes);
+        Check("native resident memory", ResidentBytes - before.ResidentBytes, residentBytes);
         Check("threads", Threads - before.Threads, threads);
         Check("open file descriptors", FileDescriptors - before.FileDescriptors, fileDescriptors);
         Assert.True(problems.Count == 0, $"{what}: {string.Join("; ", problems)}");
