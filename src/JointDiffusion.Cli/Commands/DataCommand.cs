@@ -28,7 +28,7 @@ internal static class DataCommand
 
         var listData = CreateFolderOption();
         var list = new Command("list", "Show which data sets the data folder holds (exit code 1 when one is missing or unreadable).") { listData };
-        list.SetAction(parse => List(DataLocator.Resolve(parse.GetValue(listData)), stdout));
+        list.SetAction(parse => List(DataLocator.Resolve(parse.GetValue(listData)), stdout, stderr));
 
         return new Command("data", "Fetch and inspect the data sets (MNIST, Fashion-MNIST, photos, fonts).") { fetch, list };
     }
@@ -122,7 +122,7 @@ internal static class DataCommand
         return reader.ReadToEnd();
     }
 
-    private static int List(DataLocator data, TextWriter stdout)
+    private static int List(DataLocator data, TextWriter stdout, TextWriter stderr)
     {
         stdout.WriteLine($"Data folder: {data.Root}");
         var entries = new (string Name, Func<string> Describe)[]
@@ -135,7 +135,7 @@ internal static class DataCommand
             ("fonts", () => $"{data.FontFiles().Count} TrueType/OpenType files in {data.FontsFolder}"),
         };
         string? fetchAdvice = null;
-        bool complete = true;
+        var incomplete = new List<string>();
         foreach (var (name, describe) in entries)
         {
             string line;
@@ -147,12 +147,12 @@ internal static class DataCommand
             {
                 line = $"missing ({e.FileName} not found)";
                 fetchAdvice ??= e.Message;
-                complete = false;
+                incomplete.Add(name);
             }
             catch (Exception e) when (e is IdxFormatException or IOException or UnauthorizedAccessException)
             {
                 line = $"unreadable: {e.Message}";
-                complete = false;
+                incomplete.Add(name);
             }
 
             stdout.WriteLine($"  {name,-19} {line}");
@@ -164,7 +164,13 @@ internal static class DataCommand
             stdout.WriteLine(fetchAdvice);
         }
 
-        return complete ? ExitCodes.Success : ExitCodes.Failure;
+        if (incomplete.Count == 0)
+        {
+            return ExitCodes.Success;
+        }
+
+        stderr.WriteLine($"error: {data.Root} lacks or cannot read {string.Join(", ", incomplete)} (listed above).");
+        return ExitCodes.Failure;
     }
 
     private static string Idx(string file)

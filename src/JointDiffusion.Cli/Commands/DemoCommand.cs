@@ -42,6 +42,7 @@ internal static class DemoCommand
                 throw new UsageException("--count must be 1 to 8 and --steps ≥ 1.");
             }
 
+            var kind = DeviceOption.Parse(parse.GetValue(device)!);
             string dir = FindWeights(parse.GetValue(weightsDir));
             var pairs = SafetensorsReader.Read(Path.Combine(AppContext.BaseDirectory, "Demo", "demo_pairs.safetensors"));
             const int per = 32 * 32;
@@ -50,7 +51,7 @@ internal static class DemoCommand
             var y = x.Select((v, i) => 0.5f * v + 0.5f * noise[i]).ToArray();
 
             var clock = Stopwatch.StartNew();
-            using var backend = DeviceSelector.Create(DeviceOption.Parse(parse.GetValue(device)!));
+            using var backend = DeviceSelector.Create(kind);
             using var signal = Ncsnv2.Load(backend, Path.Combine(dir, SignalWeights));
             using var noiseModel = Ncsnv2.Load(backend, Path.Combine(dir, NoiseWeights));
             using var op = DiagonalOperator.Scalar(backend, [1, 32, 32], 0.5f);
@@ -95,7 +96,10 @@ internal static class DemoCommand
             string timing = string.Create(CultureInfo.InvariantCulture,
                 $"Wall time: {totalSeconds:F0} s in all ({jointSeconds:F0} s for joint ΠGDM on {n} images, {options.Steps} steps, {backend.Name}).");
             string report = $"{table}\n{timing}\nGrid columns: observation y | joint estimate of x | joint estimate of n | single-prior estimate of x | ground truth x.\n";
-            File.WriteAllText(Path.Combine(outDir.FullName, "metrics.md"), report);
+            // Atomic, as the grid: an interrupted run leaves the old table or the new one, never half of one.
+            string metricsPath = Path.Combine(outDir.FullName, "metrics.md");
+            File.WriteAllText(metricsPath + ".tmp", report);
+            File.Move(metricsPath + ".tmp", metricsPath, overwrite: true);
             stdout.WriteLine();
             stdout.Write(table.ToString());
             stdout.WriteLine(timing);

@@ -1,3 +1,4 @@
+using System.Globalization;
 using JointDiffusion.Gpu.IO;
 using JointDiffusion.Gpu.Models;
 
@@ -45,9 +46,11 @@ internal sealed record Observation(float[] Values, int Count, int[] SignalShape,
 
         var file = SafetensorsReader.Read(path);
         var y = file.GetTensor("y");
-        if (y.Data.Any(v => !float.IsFinite(v)))
+        int bad = y.IndexOfNonFinite();
+        if (bad >= 0)
         {
-            throw new InvalidDataException($"{name}: 'y' contains NaN or infinite values.");
+            throw new InvalidDataException(
+                $"{name}: 'y' contains NaN or infinite values (the first, {y.Data[bad].ToString(CultureInfo.InvariantCulture)}, at flat index {bad} of {y.Data.Length}); the observation must be finite.");
         }
 
         if (spec.IsCompressedSensing)

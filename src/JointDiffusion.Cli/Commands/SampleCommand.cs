@@ -30,13 +30,14 @@ internal static class SampleCommand
                 throw new UsageException("--count, --steps and --columns must be ≥ 1 and --size even and ≥ 2.");
             }
 
+            var kind = DeviceOption.Parse(parse.GetValue(device)!);
             var file = parse.GetValue(weights)!;
             if (!file.Exists)
             {
                 throw new FileNotFoundException($"{file.FullName} does not exist.");
             }
 
-            using var backend = DeviceSelector.Create(DeviceOption.Parse(parse.GetValue(device)!));
+            using var backend = DeviceSelector.Create(kind);
             using var model = ScoreModelFile.Load(backend, file.FullName);
             int[] shape = model switch
             {

@@ -57,6 +57,7 @@ internal static class TrainCommand
                 throw new UsageException("--steps, --ngf and --checkpoint-every must be ≥ 1, --channels 1 or 3, --size even and ≥ 2.");
             }
 
+            var kind = DeviceOption.Parse(parse.GetValue(device)!);
             var outFile = parse.GetValue(output)!;
             string weightsPath = outFile.FullName;
             string stem = Path.Combine(outFile.DirectoryName ?? ".", Path.GetFileNameWithoutExtension(outFile.Name));
@@ -67,11 +68,23 @@ internal static class TrainCommand
                 throw new UsageException($"--resume: no checkpoint at {checkpointPath}.");
             }
 
+            // Ctrl-C (SIGINT) and SIGTERM (what schedulers send) finish the current step, save a checkpoint and stop.
+            // Registered before anything is printed or opened, so a signal sent as soon as the run reports itself
+            // is never met by the runtime's default (terminate without a checkpoint).
+            using var interrupt = new CancellationTokenSource();
+            void OnSignal(PosixSignalContext context)
+            {
+                context.Cancel = true;
+                interrupt.Cancel();
+            }
+
+            using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
+            using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
             string dataName = parse.GetValue(data)!;
             var dataset = OpenData(dataName, DataLocator.Resolve(parse.GetValue(dataDir)), s, c, options.Seed);
             outFile.Directory?.Create();
             RemoveStaleTemporaries(outFile.DirectoryName ?? ".", [weightsPath, checkpointPath]);
-            using var backend = DeviceSelector.Create(DeviceOption.Parse(parse.GetValue(device)!));
+            using var backend = DeviceSelector.Create(kind);
             using var trainer = resuming
                 ? DsmTrainer.Resume(backend, checkpointPath, dataset, options)
                 : new DsmTrainer(Ncsnv2.CreateRandom(backend, n, c, options.Seed), dataset, options);
@@ -102,16 +115,6 @@ internal static class TrainCommand
                     WriteCard(cardPath, trainer, net, dataset, options, p.SmoothedLoss, commandLine, backend);
                 }
             });
-            // Ctrl-C (SIGINT) and SIGTERM (what schedulers send) finish the current step, save a checkpoint and stop.
-            using var interrupt = new CancellationTokenSource();
-            void OnSignal(PosixSignalContext context)
-            {
-                context.Cancel = true;
-                interrupt.Cancel();
-            }
-
-            using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
-            using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
             try
             {
                 trainer.Run(target, checkpointPath, weightsPath, logPath, checkpointEvery, card, printer, interrupt.Token);

@@ -27,6 +27,38 @@ internal static class ImageDataCompleteness
         _ => null,
     };
 
+    /// <summary>
+    /// Returns null unless <paramref name="data"/> is a BMP whose header points past the end of the file: a pixel
+    /// data offset or a colour count (ClrUsed) beyond it. ImageSharp sizes the palette it reads while identifying
+    /// the file from these fields, so a 378-byte BMP with an offset of 64 MiB makes ImageSharp 2.1's identification
+    /// alone allocate 64 MiB (found by the fuzz tests). Run before identifying: it reads only the first 50 bytes.
+    /// </summary>
+    public static string? FindBmpHeaderBeyondFile(ReadOnlySpan<byte> data)
+    {
+        if (data.Length < 18 || data[0] != (byte)'B' || data[1] != (byte)'M')
+        {
+            return null;
+        }
+
+        long pixelOffset = BinaryPrimitives.ReadUInt32LittleEndian(data[10..]);
+        if (pixelOffset > data.Length)
+        {
+            return $"its pixel data offset {pixelOffset} is past its end (byte {data.Length})";
+        }
+
+        long headerSize = BinaryPrimitives.ReadUInt32LittleEndian(data[14..]);
+        if (headerSize >= 40 && data.Length >= 50)
+        {
+            long colours = BinaryPrimitives.ReadUInt32LittleEndian(data[46..]);
+            if (14 + headerSize + (4 * colours) > data.Length)
+            {
+                return $"its {colours}-colour palette would reach past its end (byte {data.Length})";
+            }
+        }
+
+        return null;
+    }
+
     // PNG: an 8-byte signature, then chunks [length u32 BE][type 4][data][CRC 4] up to and including IEND.
     private static string? FindPngTruncation(ReadOnlySpan<byte> data)
     {

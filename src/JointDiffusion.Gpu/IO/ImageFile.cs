@@ -21,7 +21,8 @@ namespace JointDiffusion.Gpu.IO;
 /// <para>Loading, in order:</para>
 /// <list type="number">
 /// <item>The header is identified (only PNG, JPEG, BMP and GIF decoders are registered). Unknown formats, zero
-/// sizes and sizes above <see cref="ImageLoadOptions.MaxPixels"/> are refused before any pixel is decoded.</item>
+/// sizes and sizes above <see cref="ImageLoadOptions.MaxPixels"/> are refused before any pixel is decoded; so is a
+/// BMP whose header points past the end of the file (identifying it would allocate the palette it claims).</item>
 /// <item>The file's framing is checked for truncation (PNG chunks up to IEND, the JPEG end-of-image marker,
 /// BMP pixel data, the GIF first frame), since the decoder would otherwise fill missing rows with zeros.</item>
 /// <item>Decoding ignores metadata (EXIF orientation, ICC profiles, gamma are not applied, as in PIL) and drops
@@ -33,9 +34,10 @@ namespace JointDiffusion.Gpu.IO;
 /// re-quantised to the source bit depth, as PIL stores a resized image.</item>
 /// <item>Values become v / 255 (or v / 65535), exactly as float32 divisions.</item>
 /// </list>
-/// The whole file is read into memory first (at most <see cref="Array.MaxLength"/> bytes; a stream is read to its
-/// end), so a caller taking streams from the network should bound their length itself. I/O failures (missing
-/// file, permissions) surface as the usual <see cref="IOException"/> family.
+/// The whole file is read into memory first, at most <see cref="ImageLoadOptions.MaxFileBytes"/> bytes (a longer
+/// file is refused from its length, a longer stream once that many bytes have arrived). Memory is thus bounded by
+/// the options: that many bytes of file plus 8 bytes per allowed pixel of decoder buffers (an allocator limit), plus
+/// the result. I/O failures (missing file, permissions) surface as the usual <see cref="IOException"/> family.
 /// </remarks>
 public static class ImageFile
 {
@@ -52,12 +54,7 @@ public static class ImageFile
     {
         ArgumentNullException.ThrowIfNull(path);
         options = Validated(channels, options);
-        long length = new FileInfo(path).Length;
-        if (length > Array.MaxLength)
-        {
-            throw new ImageFileException(path, $"is {length} bytes long, more than an image file this reader accepts ({Array.MaxLength})");
-        }
-
+        RequireAcceptableLength(new FileInfo(path).Length, path, options);
         return Decode(File.ReadAllBytes(path), path, channels, options);
     }
 
@@ -73,10 +70,15 @@ public static class ImageFile
     {
         ArgumentNullException.ThrowIfNull(bytes);
         ArgumentNullException.ThrowIfNull(sourceName);
-        return Decode(bytes, sourceName, channels, Validated(channels, options));
+        options = Validated(channels, options);
+        RequireAcceptableLength(bytes.Length, sourceName, options);
+        return Decode(bytes, sourceName, channels, options);
     }
 
-    /// <summary>Loads an image file from <paramref name="stream"/>, read from its current position to its end into memory.</summary>
+    /// <summary>
+    /// Loads an image file from <paramref name="stream"/>, read from its current position to its end into memory;
+    /// a stream longer than <see cref="ImageLoadOptions.MaxFileBytes"/> is refused once that many bytes are read.
+    /// </summary>
     /// <param name="stream">The source; left open.</param>
     /// <param name="sourceName">The name used in error messages.</param>
     /// <param name="channels">1 for luminance, 3 for RGB.</param>
@@ -89,9 +91,7 @@ public static class ImageFile
         ArgumentNullException.ThrowIfNull(stream);
         ArgumentNullException.ThrowIfNull(sourceName);
         options = Validated(channels, options);
-        using var copy = new MemoryStream();
-        stream.CopyTo(copy);
-        return Decode(copy.ToArray(), sourceName, channels, options);
+        return Decode(ReadBounded(stream, sourceName, options), sourceName, channels, options);
     }
 
     /// <summary>
@@ -165,11 +165,63 @@ public static class ImageFile
         return options;
     }
 
+    private static long FileLimit(ImageLoadOptions options) => Math.Min(options.MaxFileBytes, Array.MaxLength);
+
+    private static void RequireAcceptableLength(long length, string source, ImageLoadOptions options)
+    {
+        if (length > FileLimit(options))
+        {
+            throw new ImageFileException(source,
+                $"is {length} bytes long, more than the {FileLimit(options)} bytes accepted for images of at most {options.MaxPixels} pixels (ImageLoadOptions.MaxFileBytes)");
+        }
+    }
+
+    // Reads to the end of the stream in chunks, but refuses it as soon as it passes the limit: memory stays at
+    // about twice the limit (the chunks, then the joined copy), whatever the stream's length.
+    private static byte[] ReadBounded(Stream stream, string source, ImageLoadOptions options)
+    {
+        const int ChunkBytes = 1 << 16;
+        long limit = FileLimit(options);
+        var chunks = new List<(byte[] Bytes, int Count)>();
+        long total = 0;
+        int count;
+        do
+        {
+            var chunk = new byte[ChunkBytes];
+            count = stream.ReadAtLeast(chunk, ChunkBytes, throwOnEndOfStream: false);
+            total += count;
+            if (total > limit)
+            {
+                throw new ImageFileException(source,
+                    $"is longer than the {limit} bytes accepted for images of at most {options.MaxPixels} pixels (ImageLoadOptions.MaxFileBytes)");
+            }
+
+            chunks.Add((chunk, count));
+        }
+        while (count == ChunkBytes);
+
+        var bytes = new byte[total];
+        int offset = 0;
+        foreach (var (chunk, n) in chunks)
+        {
+            chunk.AsSpan(0, n).CopyTo(bytes.AsSpan(offset));
+            offset += n;
+        }
+
+        return bytes;
+    }
+
     private static PlanarImage Decode(byte[] bytes, string source, int channels, ImageLoadOptions options)
     {
         if (bytes.Length == 0)
         {
             throw new ImageFileException(source, "is empty (0 bytes)");
+        }
+
+        string? overrun = ImageDataCompleteness.FindBmpHeaderBeyondFile(bytes);
+        if (overrun is not null)
+        {
+            throw new ImageFileException(source, $"is a truncated or malformed BMP file: {overrun}");
         }
 
         Configuration configuration = DecodingConfiguration(options.MaxPixels);

@@ -21,6 +21,17 @@ public sealed record ImageLoadOptions
     public long MaxPixels { get; init; } = DefaultMaxPixels;
 
     /// <summary>
+    /// The longest file (or stream) accepted: 16 bytes per allowed pixel plus 16 MiB, derived from
+    /// <see cref="MaxPixels"/> (1 GiB + 16 MiB by default). The densest accepted encoding, a 16-bit RGBA PNG
+    /// stored without compression, needs about 8 bytes a pixel; the factor 2 and the 16 MiB leave room for
+    /// metadata, framing and inefficient encoders. Longer input is refused before it is read, so that reading
+    /// an image never holds more than this many bytes of file, whatever its header says.
+    /// </summary>
+    public long MaxFileBytes => MaxPixels > (long.MaxValue - FileSlackBytes) / 16 ? long.MaxValue : (16 * MaxPixels) + FileSlackBytes;
+
+    private const long FileSlackBytes = 16L << 20;
+
+    /// <summary>
     /// Crop the central min(H, W) × min(H, W) square before any resize; the offset of the crop is
     /// floor((W − side) / 2) (or the same for H).
     /// </summary>

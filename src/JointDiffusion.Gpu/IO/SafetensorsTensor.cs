@@ -1,3 +1,5 @@
+using System.Runtime.InteropServices;
+
 namespace JointDiffusion.Gpu.IO;
 
 /// <summary>
@@ -39,6 +41,22 @@ public sealed class SafetensorsTensor
 
     /// <summary>The shape as text, e.g. <c>[16, 1, 3, 3]</c>, for messages.</summary>
     public string ShapeText => FormatShape(Shape);
+
+    /// <summary>The flat index of the first NaN or infinite value, or -1 when every value is finite.</summary>
+    public int IndexOfNonFinite()
+    {
+        // An exponent of all ones is exactly NaN or ±infinity.
+        ReadOnlySpan<uint> bits = MemoryMarshal.Cast<float, uint>(Data.AsSpan());
+        for (int i = 0; i < bits.Length; i++)
+        {
+            if ((bits[i] & 0x7F80_0000u) == 0x7F80_0000u)
+            {
+                return i;
+            }
+        }
+
+        return -1;
+    }
 
     /// <summary>Builds a tensor from already-validated reader output.</summary>
     internal static SafetensorsTensor FromDecoded(string name, int[] shape, float[] data, SafetensorsDType storedAs) =>

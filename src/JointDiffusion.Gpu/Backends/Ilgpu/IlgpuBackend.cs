@@ -2,6 +2,8 @@ using System.Globalization;
 using ILGPU;
 using ILGPU.Algorithms;
 using ILGPU.Runtime;
+using ILGPU.Runtime.Cuda;
+using ILGPU.Runtime.OpenCL;
 using JointDiffusion.Gpu.Tensors;
 using JointDiffusion.Kernels;
 
@@ -82,10 +84,61 @@ public sealed class IlgpuBackend : ComputeBackend
         return size;
     }
 
-    /// <inheritdoc/>
-    protected override DeviceStorage CreateStorage(int length) => new IlgpuStorage(_accelerator, length);
+    /// <summary>
+    /// Allocates a device buffer. When the device is out of memory, the pool's idle buffers are freed and the
+    /// allocation is tried once more; if that fails too, a <see cref="DeviceOutOfMemoryException"/> says how much
+    /// was asked for, how much this backend holds and what the device has. A request larger than the whole device
+    /// is refused without asking the driver.
+    /// </summary>
+    protected override DeviceStorage CreateStorage(int length)
+    {
+        long bytes = 4L * length;
+        if (Kind != DeviceKind.IlgpuCpu && bytes > _accelerator.MemorySize)
+        {
+            throw OutOfMemory(bytes, null);
+        }
 
-    private static ArrayView<float> V(Tensor t) => ((IlgpuStorage)t.Storage).View(t.Length);
+        try
+        {
+            return new IlgpuStorage(_accelerator, length);
+        }
+        catch (Exception e) when (IsOutOfMemory(e))
+        {
+            Pool.Trim();
+        }
+
+        try
+        {
+            return new IlgpuStorage(_accelerator, length);
+        }
+        catch (Exception e) when (IsOutOfMemory(e))
+        {
+            throw OutOfMemory(bytes, e);
+        }
+    }
+
+    /// <summary>
+    /// Whether <paramref name="e"/> is a driver's (or the host's, for ILGPU's CPU accelerator) report that memory
+    /// ran out, as opposed to an error of the call.
+    /// </summary>
+    internal static bool IsOutOfMemory(Exception e) => e switch
+    {
+        OutOfMemoryException => true,
+        CudaException cuda => cuda.Error == nameof(CudaError.CUDA_ERROR_OUT_OF_MEMORY),
+        CLException cl => cl.Error is CLError.CL_MEM_OBJECT_ALLOCATION_FAILURE or CLError.CL_OUT_OF_RESOURCES or CLError.CL_OUT_OF_HOST_MEMORY,
+        _ => false,
+    };
+
+    private DeviceOutOfMemoryException OutOfMemory(long bytes, Exception? inner) =>
+        new($"{Name} ({_accelerator.Name})", bytes, Math.Max(0, Pool.BytesInUse - bytes), Kind == DeviceKind.IlgpuCpu ? 0 : _accelerator.MemorySize, inner);
+
+    // Binding makes the accelerator current on the calling thread (for CUDA, its context), so that ops may come
+    // from any thread: ILGPU binds on allocation, but not on kernel launches or copies.
+    private ArrayView<float> V(Tensor t)
+    {
+        _accelerator.Bind();
+        return ((IlgpuStorage)t.Storage).View(t.Length);
+    }
 
     private ArrayView<float> VOrAbsent(Tensor? t) => t is null ? _absent.View : V(t);
 
