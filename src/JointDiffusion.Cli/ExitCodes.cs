@@ -11,4 +11,7 @@ internal static class ExitCodes
 
     /// <summary>The command line itself was wrong (unknown option, bad value).</summary>
     public const int Usage = 2;
+
+    /// <summary>Stopped by Ctrl-C (SIGINT) or SIGTERM after saving what was finished (128 + SIGINT, the shell's convention).</summary>
+    public const int Interrupted = 130;
 }

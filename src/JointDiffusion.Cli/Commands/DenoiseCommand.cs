@@ -133,6 +133,7 @@ internal static class DenoiseCommand
             }
 
             var signalFile = parse.GetValue(signalPrior)!;
+            var kind = DeviceOption.Parse(parse.GetValue(device)!);
             if (!folder && !File.Exists(inputPath))
             {
                 throw new FileNotFoundException($"{Path.GetFullPath(inputPath)} does not exist.");
@@ -146,7 +147,6 @@ internal static class DenoiseCommand
                 }
             }
 
-            var kind = DeviceOption.Parse(parse.GetValue(device)!);
 
             // Ctrl-C (SIGINT) and SIGTERM (what schedulers send) cancel the sampler; finished results stay, nothing half-written.
             using var cancel = CancellationTokenSource.CreateLinkedTokenSource(interrupt);

@@ -21,7 +21,7 @@ namespace JointDiffusion.Cli.Commands;
 internal sealed class DenoiseFolderRun
 {
     /// <summary>Exit code of a run stopped by SIGINT or SIGTERM (the finished images are kept; rerun to resume).</summary>
-    public const int Interrupted = 130;
+    public const int Interrupted = ExitCodes.Interrupted;
 
     /// <summary>The folder's image files.</summary>
     public required DenoiseFolder Folder { get; init; }

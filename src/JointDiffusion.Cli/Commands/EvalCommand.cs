@@ -59,12 +59,7 @@ internal static class EvalCommand
             }
 
             var data = DataLocator.Resolve(parse.GetValue(dataDir));
-            using var backend = DeviceSelector.Create(kind);
-            using var e = Experiment.Open(name, ExperimentSplit.Test, n, backend, data, weights.FullName);
-            stdout.WriteLine($"Experiment {name}: {e.Description}");
-            stdout.WriteLine($"  {e.DataText}");
-            stdout.WriteLine($"  {e.PriorsText}; {n} images, T = {t}, on {backend.Description}");
-
+            // Signals first: a Ctrl-C or SIGTERM from here on stops the run cleanly (see ExitCodes.Interrupted).
             using var interrupt = new CancellationTokenSource();
             void OnSignal(PosixSignalContext context)
             {
@@ -74,6 +69,13 @@ internal static class EvalCommand
 
             using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
             using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
+
+            using var backend = DeviceSelector.Create(kind);
+            using var e = Experiment.Open(name, ExperimentSplit.Test, n, backend, data, weights.FullName);
+            stdout.WriteLine($"Experiment {name}: {e.Description}");
+            stdout.WriteLine($"  {e.DataText}");
+            stdout.WriteLine($"  {e.PriorsText}; {n} images, T = {t}, on {backend.Description}");
+
             outDir.Create();
             var runner = new EvalRunner(e, t, b, parse.GetValue(seed), stdout) { CacheFolder = Path.Combine(outDir.FullName, "cache") };
             var results = new List<MethodResult>();
@@ -88,7 +90,7 @@ internal static class EvalCommand
             catch (OperationCanceledException)
             {
                 stdout.WriteLine($"Interrupted. {results.Count} method(s) finished and are cached in {runner.CacheFolder}; run the same command again to go on.");
-                return ExitCodes.Failure;
+                return ExitCodes.Interrupted;
             }
 
             Report(e, results, t, backend.Description, outDir.FullName, rows, stdout);

@@ -123,7 +123,7 @@ internal static class TrainCommand
             {
                 WriteCard(cardPath, trainer, net, dataset, options, smoothed, commandLine, backend);
                 stdout.WriteLine($"Interrupted at step {trainer.Step}; the checkpoint and weights are saved. Continue with the same command and --resume.");
-                return ExitCodes.Failure;
+                return ExitCodes.Interrupted;
             }
 
             stdout.WriteLine($"Wrote {weightsPath}, {checkpointPath}, {logPath} and {cardPath}.");

@@ -71,19 +71,15 @@ internal static class TuneCommand
                 throw new UsageException("--n and --steps must be ≥ 1.");
             }
 
+            var kind = DeviceOption.Parse(parse.GetValue(device)!);
             var weights = parse.GetValue(weightsDir)!;
             if (!weights.Exists)
             {
                 throw new DirectoryNotFoundException($"The weights folder {weights.FullName} does not exist (give it with --weights-dir).");
             }
 
-            var kind = DeviceOption.Parse(parse.GetValue(device)!);
             var data = DataLocator.Resolve(parse.GetValue(dataDir));
-            using var backend = DeviceSelector.Create(kind);
-            using var e = Experiment.Open(name, ExperimentSplit.Validation, n, backend, data, weights.FullName);
-            var method = EvalMethod.All.First(m => m.Rule == ruleName && m.Joint);
-            stdout.WriteLine($"Tuning joint {ruleName} on {name} ({n} validation images, T = {t}) on {backend.Description}");
-
+            // Signals first: a Ctrl-C or SIGTERM from here on stops the run cleanly (see ExitCodes.Interrupted).
             using var interrupt = new CancellationTokenSource();
             void OnSignal(PosixSignalContext context)
             {
@@ -93,6 +89,12 @@ internal static class TuneCommand
 
             using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
             using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
+
+            using var backend = DeviceSelector.Create(kind);
+            using var e = Experiment.Open(name, ExperimentSplit.Validation, n, backend, data, weights.FullName);
+            var method = EvalMethod.All.First(m => m.Rule == ruleName && m.Joint);
+            stdout.WriteLine($"Tuning joint {ruleName} on {name} ({n} validation images, T = {t}) on {backend.Description}");
+
             var runner = new EvalRunner(e, t, n, parse.GetValue(seed), TextWriter.Null);
             var trials = new List<(double Lambda, double Kappa, double Psnr, double Ssim)>();
             (double Lambda, double Kappa, double Psnr) best = (double.NaN, double.NaN, double.NegativeInfinity);
@@ -154,7 +156,7 @@ internal static class TuneCommand
             catch (OperationCanceledException)
             {
                 stdout.WriteLine($"Interrupted after {trials.Count} trial(s).");
-                return ExitCodes.Failure;
+                return ExitCodes.Interrupted;
             }
 
             if (double.IsNegativeInfinity(best.Psnr))

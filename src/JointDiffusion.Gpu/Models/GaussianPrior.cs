@@ -92,7 +92,7 @@ public sealed class GaussianPrior : IScoreModel
     /// <summary>Loads a prior saved with <c>arch = gaussian</c>: <c>mean</c> and <c>std</c> or <c>cov</c>.</summary>
     public static GaussianPrior Load(ComputeBackend backend, string path)
     {
-        var file = SafetensorsReader.Read(path);
+        var file = SafetensorsReader.Read(path).RequireFinite();
         string name = Path.GetFileName(path);
         if (!file.Metadata.TryGetValue("arch", out var arch) || arch != "gaussian")
         {

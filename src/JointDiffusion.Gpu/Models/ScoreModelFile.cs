@@ -17,7 +17,7 @@ public static class ScoreModelFile
             throw new FileNotFoundException($"Score model file {path} does not exist.", path);
         }
 
-        var file = SafetensorsReader.Read(path);
+        var file = SafetensorsReader.Read(path).RequireFinite();
         string arch = file.Metadata.TryGetValue("arch", out var a) ? a : "ncsnv2";
         return arch switch
         {

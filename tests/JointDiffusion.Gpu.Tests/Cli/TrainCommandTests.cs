@@ -137,7 +137,7 @@ public sealed class TrainCommandTests : IDisposable
 
         string rest = process.StandardOutput.ReadToEnd();
         process.WaitForExit();
-        Assert.Equal(1, process.ExitCode);
+        Assert.Equal(130, process.ExitCode);
         Assert.Contains("Interrupted at step", rest);
         var step = long.Parse(SafetensorsReader.Read(Path.Combine(_dir, "term", "w.ckpt.safetensors")).Metadata["step"], System.Globalization.CultureInfo.InvariantCulture);
         Assert.True(step < 1000, $"stopped at step {step}, not at the first checkpoint interval");

@@ -145,11 +145,10 @@ public sealed class CliContractTests : IDisposable
     [InlineData("eval")]
     public void BadDevice_IsAUsageError_EvenWhenTheFilesAreMissing(string command) => AssertBadDeviceIsAUsageError(command);
 
-    [Fact(Skip = "DenoiseCommand.cs (not owned here) checks that --input, --signal-prior and --noise-prior exist before it parses --device; " +
-        "fix: move `var kind = DeviceOption.Parse(...)` above the file checks.")]
+    [Fact]
     public void Denoise_BadDevice_IsAUsageError_EvenWhenTheFilesAreMissing() => AssertBadDeviceIsAUsageError("denoise");
 
-    [Fact(Skip = "TuneCommand.cs (not owned here) checks that --weights-dir exists before it parses --device; fix: parse --device with the other options.")]
+    [Fact]
     public void Tune_BadDevice_IsAUsageError_EvenWhenTheFilesAreMissing() => AssertBadDeviceIsAUsageError("tune");
 
     private void AssertBadDeviceIsAUsageError(string command)

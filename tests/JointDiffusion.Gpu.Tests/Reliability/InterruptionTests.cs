@@ -38,7 +38,7 @@ public sealed class InterruptionTests : IDisposable
         string err = process.StandardError.ReadToEnd();
         process.WaitForExit();
 
-        Assert.True(process.ExitCode == 1, $"exit {process.ExitCode}\n{rest}\n{err}");
+        Assert.True(process.ExitCode == 130, $"exit {process.ExitCode}\n{rest}\n{err}");
         Assert.Contains("Interrupted at step", rest);
         Assert.Contains("--resume", rest);
         var checkpoint = SafetensorsReader.Read(Path.Combine(outDir, "w.ckpt.safetensors"));
@@ -95,7 +95,7 @@ public sealed class InterruptionTests : IDisposable
         string err = process.StandardError.ReadToEnd();
         process.WaitForExit();
 
-        Assert.True(process.ExitCode == 1, $"exit {process.ExitCode}\n{rest}\n{err}");
+        Assert.True(process.ExitCode == 130, $"exit {process.ExitCode}\n{rest}\n{err}");
         Assert.Contains("Interrupted. 0 method(s) finished", rest);
         Assert.Contains("run the same command again to go on", rest);
         Assert.Empty(Directory.Exists(Path.Combine(outDir, "cache")) ? Directory.GetFiles(Path.Combine(outDir, "cache")) : []);
