@@ -83,7 +83,7 @@ internal static class EvalCommand
             {
                 foreach (var method in chosen)
                 {
-                    var (lambda, kappa) = method.Rule is null ? (0f, 0f) : TunedWeights.For(name, method.Rule);
+                    var (lambda, kappa) = method.Rule is null ? (0f, 0f) : TunedWeights.For(e, method.Rule);
                     results.Add(runner.Run(method, lambda, kappa, interrupt.Token));
                 }
             }
@@ -111,6 +111,13 @@ internal static class EvalCommand
         var json = new List<Dictionary<string, object>>();
         foreach (var r in (observation is null ? results : results.Prepend(observation)))
         {
+            if (r.Failure is not null)
+            {
+                table.AppendLine(CultureInfo.InvariantCulture, $"| {r.Method.Label} | {r.Settings} | {r.Failure} | – | – |");
+                json.Add(new Dictionary<string, object> { ["method"] = r.Method.Key, ["settings"] = r.Settings, ["failure"] = r.Failure });
+                continue;
+            }
+
             var psnr = Summary.Of(r.Psnr(e));
             var ssim = Summary.Of(r.Ssim(e));
             string perImage = r.Method.Key == "observation" ? "–" : (r.Seconds / e.Count).ToString("F2", CultureInfo.InvariantCulture);

@@ -52,6 +52,9 @@ internal sealed record EvalMethod(string Key, string Label, string? Rule, bool J
 /// <summary>The estimates and cost of one method on one experiment.</summary>
 internal sealed record MethodResult(EvalMethod Method, string Settings, float[] X, float[]? N, double Seconds)
 {
+    /// <summary>Why the method has no estimates (e.g. "diverged by step 50 of 300"), or null when it has.</summary>
+    public string? Failure { get; init; }
+
     /// <summary>Per-image PSNR (dB) of clip(x̂, 0, 1) against the truth.</summary>
     public double[] Psnr(Experiment e) => [.. Enumerable.Range(0, e.Count).Select(i => ImageMetrics.Psnr(Clipped(i, e.D), e.X.AsSpan(i * e.D, e.D)))];
 
@@ -125,6 +128,8 @@ internal sealed class EvalRunner(Experiment experiment, int steps, int chunk, ul
             x = new float[e.Count * e.D];
             n = method.Joint ? new float[e.Count * e.M] : null;
             var sampler = new JointSampler(e.Signal, method.Joint ? e.Noise : null, e.Operator);
+            try
+            {
             for (int start = 0; start < e.Count; start += chunk)
             {
                 int count = Math.Min(chunk, e.Count - start);
@@ -145,6 +150,16 @@ internal sealed class EvalRunner(Experiment experiment, int steps, int chunk, ul
                 double eta = elapsed / (start + count) * (e.Count - start - count);
                 stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"  images {start + count}/{e.Count}, {elapsed:F0} s elapsed, ETA {eta:F0} s"));
+            }
+            }
+            catch (SamplerDivergedException d)
+            {
+                // A diverging rule is a result (a row that says so), not the end of the evaluation; it is not cached.
+                stdout.WriteLine($"  {d.Message}");
+                return new MethodResult(method, settings, new float[e.Count * e.D], null, clock.Elapsed.TotalSeconds)
+                {
+                    Failure = $"diverged by step {d.Step} of {steps}",
+                };
             }
         }
 

@@ -27,6 +27,25 @@ internal static class TunedWeights
     public static (float Lambda, float Kappa) For(string experiment, string rule) =>
         Table.TryGetValue((experiment, rule), out var w) ? w : Default(rule);
 
+    /// <summary>
+    /// The λ/κ of a rule for an experiment: tuned where there are tuned values; for an untuned projection rule
+    /// half its stability limit λ(‖A‖² + b²) &lt; 2, capped at 1 (the projection diverges at the limit: at a = b = 1
+    /// the general λ = 1 sits on it); else <see cref="Default"/>.
+    /// </summary>
+    public static (float Lambda, float Kappa) For(Experiment e, string rule)
+    {
+        if (IsTuned(e.Name, rule) || rule != "projection")
+        {
+            return For(e.Name, rule);
+        }
+
+        double a2 = e.Matrix is null
+            ? e.SignalGain!.Value * (double)e.SignalGain.Value
+            : new JointDiffusion.Gpu.Baselines.FistaLasso(e.Matrix, e.M, 1, 32, 32).Lipschitz / 1.01;
+        float w = (float)Math.Round(Math.Min(1.0, 1.0 / (a2 + e.NoiseGain * (double)e.NoiseGain)), 3);
+        return (w, w);
+    }
+
     /// <summary>Whether the experiment has tuned values for the rule.</summary>
     public static bool IsTuned(string experiment, string rule) => Table.ContainsKey((experiment, rule));
 }
