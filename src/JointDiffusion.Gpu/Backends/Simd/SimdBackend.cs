@@ -144,7 +144,7 @@ public sealed class SimdBackend : ComputeBackend
 
         // Scratch in doubles (pooled, so a backward allocates nothing): Σ dy and Σ dy·h per plane, then the
         // gradient reaching each channel mean, then the three parameter sums.
-        double[] scratch = ArrayPool<double>.Shared.Rent(3 * nb * c + 3 * c);
+        double[] scratch = SimdScratch.Doubles.Rent(3 * nb * c + 3 * c);
         try
         {
             var sumDy = new Span<double>(scratch, 0, nb * c);
@@ -219,7 +219,7 @@ public sealed class SimdBackend : ComputeBackend
         }
         finally
         {
-            ArrayPool<double>.Shared.Return(scratch);
+            SimdScratch.Doubles.Return(scratch);
         }
     }
 

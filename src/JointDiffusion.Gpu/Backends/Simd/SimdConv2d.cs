@@ -19,7 +19,7 @@ namespace JointDiffusion.Gpu.Backends.Simd;
 /// dx[ci,i,j] = Σ_co Σ_ki,kj dy[co, i + pad − ki·dil, j + pad − kj·dil] · w[co,ci,ki,kj], and with
 /// ki' = k−1−ki that is a correlation of dy with w[co,ci,k−1−ki',k−1−kj'] at padding dil·(k−1) − pad (a
 /// negative padding crops); the kernels read those weights in place. Scratch comes from
-/// <see cref="ArrayPool{T}.Shared"/>.
+/// <see cref="SimdScratch"/>.
 /// </remarks>
 internal static class SimdConv2d
 {
@@ -117,10 +117,10 @@ internal static class SimdConv2d
         // The kernels read the 4 channels' weights in place at a fixed stride; only a ragged channel count
         // needs a copy with zero channels appended.
         int paddedOut = channelTiles * ChannelTile;
-        float[]? zeroPadded = paddedOut == p.OutChannels ? null : ArrayPool<float>.Shared.Rent(paddedOut * taps);
-        float[] padded = ArrayPool<float>.Shared.Rent(geo.BufferLength(planes));
-        int[] pairs = ArrayPool<int>.Shared.Rent(2 * taps);
-        int[] vectorTable = ArrayPool<int>.Shared.Rent(2 * geo.VectorCount);
+        float[]? zeroPadded = paddedOut == p.OutChannels ? null : SimdScratch.Floats.Rent(paddedOut * taps);
+        float[] padded = SimdScratch.Floats.Rent(geo.BufferLength(planes));
+        int[] pairs = SimdScratch.Ints.Rent(2 * taps);
+        int[] vectorTable = SimdScratch.Ints.Rent(2 * geo.VectorCount);
         try
         {
             float[] weights = zeroPadded ?? p.Weight;
@@ -156,12 +156,12 @@ internal static class SimdConv2d
         }
         finally
         {
-            ArrayPool<int>.Shared.Return(vectorTable);
-            ArrayPool<int>.Shared.Return(pairs);
-            ArrayPool<float>.Shared.Return(padded);
+            SimdScratch.Ints.Return(vectorTable);
+            SimdScratch.Ints.Return(pairs);
+            SimdScratch.Floats.Return(padded);
             if (zeroPadded is not null)
             {
-                ArrayPool<float>.Shared.Return(zeroPadded);
+                SimdScratch.Floats.Return(zeroPadded);
             }
         }
     }
@@ -342,12 +342,12 @@ internal static class SimdConv2d
         int channelTiles = CeilDiv(cout, ChannelTile);
         int dyTileLength = vectors * ChannelTile * lanes;
 
-        float[] padded = ArrayPool<float>.Shared.Rent(geo.BufferLength(n * cin));
-        float[] dyTiles = ArrayPool<float>.Shared.Rent(n * channelTiles * dyTileLength);
+        float[] padded = SimdScratch.Floats.Rent(geo.BufferLength(n * cin));
+        float[] dyTiles = SimdScratch.Floats.Rent(n * channelTiles * dyTileLength);
         int groups = CeilDiv(taps, pairsPerTile);
-        int[] offsets = ArrayPool<int>.Shared.Rent(groups * pairsPerTile);
-        int[] starts = ArrayPool<int>.Shared.Rent(vectors);
-        int[] vectorTable = ArrayPool<int>.Shared.Rent(2 * vectors);
+        int[] offsets = SimdScratch.Ints.Rent(groups * pairsPerTile);
+        int[] starts = SimdScratch.Ints.Rent(vectors);
+        int[] vectorTable = SimdScratch.Ints.Rent(2 * vectors);
         try
         {
             geo.FillVectorTable(vectorTable);
@@ -385,11 +385,11 @@ internal static class SimdConv2d
         }
         finally
         {
-            ArrayPool<int>.Shared.Return(vectorTable);
-            ArrayPool<int>.Shared.Return(starts);
-            ArrayPool<int>.Shared.Return(offsets);
-            ArrayPool<float>.Shared.Return(dyTiles);
-            ArrayPool<float>.Shared.Return(padded);
+            SimdScratch.Ints.Return(vectorTable);
+            SimdScratch.Ints.Return(starts);
+            SimdScratch.Ints.Return(offsets);
+            SimdScratch.Floats.Return(dyTiles);
+            SimdScratch.Floats.Return(padded);
         }
     }
 

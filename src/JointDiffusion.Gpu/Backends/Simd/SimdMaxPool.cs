@@ -1,4 +1,3 @@
-using System.Buffers;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
@@ -77,18 +76,48 @@ internal static class SimdMaxPool
         }
     }
 
+    /// <summary>
+    /// Runs the items with scratch rented here, on the calling thread, one slice per item: renting inside the items
+    /// would make the pool's high-water mark depend on how the threads interleave, and a late new peak allocate.
+    /// </summary>
     private static void Dispatch<TL, TV>(in Problem p, int items)
         where TL : struct, ISimdPoolLanes<TV>
         where TV : struct
     {
-        if (p.Gradient is null)
+        var layout = new ScratchLayout(p.Height, p.Width, p.Radius, TL.Count, p.Gradient is not null);
+        float[] scratch = SimdScratch.Floats.Rent(items * layout.ItemLength);
+        try
         {
-            SimdWorkers.Shared.For(items, new Chunk<TL, TV, ValuesOnly>(p, items));
+            if (p.Gradient is null)
+            {
+                SimdWorkers.Shared.For(items, new Chunk<TL, TV, ValuesOnly>(p, items, layout, scratch));
+            }
+            else
+            {
+                SimdWorkers.Shared.For(items, new Chunk<TL, TV, WithWinners>(p, items, layout, scratch));
+            }
         }
-        else
+        finally
         {
-            SimdWorkers.Shared.For(items, new Chunk<TL, TV, WithWinners>(p, items));
+            SimdScratch.Floats.Return(scratch);
         }
+    }
+
+    /// <summary>
+    /// One item's scratch: the padded row copies [h, stride + 2r], then the row maxima, and with winners the row
+    /// winners and the window winners, each [h, stride] with stride = w rounded up to whole vectors.
+    /// </summary>
+    private readonly record struct ScratchLayout(int Height, int Width, int Radius, int Lanes, bool Winners)
+    {
+        public int Stride => (Width + Lanes - 1) / Lanes * Lanes;
+
+        public int PaddedWidth => Stride + 2 * Radius;
+
+        public int PaddedLength => Height * PaddedWidth;
+
+        public int PassLength => Height * Stride;
+
+        public int ItemLength => PaddedLength + (Winners ? 3 : 1) * PassLength;
     }
 
     /// <summary>Whether a pass tracks the winner's index (backward) or only the value (forward).</summary>
@@ -107,8 +136,8 @@ internal static class SimdMaxPool
         public static bool Winners => true;
     }
 
-    /// <summary>One work item: a run of planes, with its own scratch.</summary>
-    private readonly struct Chunk<TL, TV, TMode>(Problem p, int items) : IParallelBody
+    /// <summary>One work item: a run of planes, with its own slice of the scratch.</summary>
+    private readonly struct Chunk<TL, TV, TMode>(Problem p, int items, ScratchLayout layout, float[] scratch) : IParallelBody
         where TL : struct, ISimdPoolLanes<TV>
         where TV : struct
         where TMode : struct, IPoolMode
@@ -117,59 +146,46 @@ internal static class SimdMaxPool
         public void Run(int index)
         {
             int lanes = TL.Count, r = p.Radius, h = p.Height, w = p.Width, hw = h * w;
-            int stride = (w + lanes - 1) / lanes * lanes;   // row stride of the row-pass results
-            int paddedWidth = stride + 2 * r;                // a row copy with r pads left and ≥ r right
-            float[] padded = ArrayPool<float>.Shared.Rent(h * paddedWidth);
-            float[] rowMax = ArrayPool<float>.Shared.Rent(h * stride);
-            float[] rowArg = TMode.Winners ? ArrayPool<float>.Shared.Rent(h * stride) : rowMax;
-            float[] winners = TMode.Winners ? ArrayPool<float>.Shared.Rent(h * stride) : rowMax;
+            int stride = layout.Stride, paddedWidth = layout.PaddedWidth, pass = layout.PassLength;
+            var mine = scratch.AsSpan(index * layout.ItemLength, layout.ItemLength);
+            var padded = mine[..layout.PaddedLength];
+            var rowMax = mine.Slice(layout.PaddedLength, pass);
+            var rowArg = TMode.Winners ? mine.Slice(layout.PaddedLength + pass, pass) : rowMax;
+            var winners = TMode.Winners ? mine.Slice(layout.PaddedLength + 2 * pass, pass) : rowMax;
             Span<float> spill = stackalloc float[lanes];
-            try
+
+            // The pads are the same for every plane: written once, never overwritten.
+            padded.Fill(float.NegativeInfinity);
+            for (int plane = index * p.Planes / items, end = (index + 1) * p.Planes / items; plane < end; plane++)
             {
-                // The pads are the same for every plane: written once, never overwritten.
-                padded.AsSpan(0, h * paddedWidth).Fill(float.NegativeInfinity);
-                for (int plane = index * p.Planes / items, end = (index + 1) * p.Planes / items; plane < end; plane++)
+                int offset = plane * hw;
+                for (int i = 0; i < h; i++)
                 {
-                    int offset = plane * hw;
-                    for (int i = 0; i < h; i++)
-                    {
-                        p.X.AsSpan(offset + i * w, w).CopyTo(padded.AsSpan(i * paddedWidth + r, w));
-                    }
-
-                    if (TMode.Winners && !p.Accumulate)
-                    {
-                        p.Output.AsSpan(offset, hw).Clear();
-                    }
-
-                    RowPass(padded, rowMax, rowArg, h, w, r, stride, paddedWidth);
-                    ColumnPass(rowMax, rowArg, winners, spill, offset, h, w, r, stride);
-                    if (TMode.Winners)
-                    {
-                        Scatter(winners, offset, h, w, stride);
-                    }
+                    p.X.AsSpan(offset + i * w, w).CopyTo(padded.Slice(i * paddedWidth + r, w));
                 }
-            }
-            finally
-            {
+
+                if (TMode.Winners && !p.Accumulate)
+                {
+                    p.Output.AsSpan(offset, hw).Clear();
+                }
+
+                RowPass(padded, rowMax, rowArg, h, w, r, stride, paddedWidth);
+                ColumnPass(rowMax, rowArg, winners, spill, offset, h, w, r, stride);
                 if (TMode.Winners)
                 {
-                    ArrayPool<float>.Shared.Return(winners);
-                    ArrayPool<float>.Shared.Return(rowArg);
+                    Scatter(winners, offset, h, w, stride);
                 }
-
-                ArrayPool<float>.Shared.Return(rowMax);
-                ArrayPool<float>.Shared.Return(padded);
             }
         }
 
         /// <summary>rowMax[i, j] = max of row i over columns j−r … j+r, and (with winners) rowArg[i, j] = i·w + its first column.</summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private static void RowPass(float[] padded, float[] rowMax, float[] rowArg, int h, int w, int r, int stride, int paddedWidth)
+        private static void RowPass(Span<float> padded, Span<float> rowMax, Span<float> rowArg, int h, int w, int r, int stride, int paddedWidth)
         {
             int lanes = TL.Count;
-            ref float source = ref MemoryMarshal.GetArrayDataReference(padded);
-            ref float max = ref MemoryMarshal.GetArrayDataReference(rowMax);
-            ref float arg = ref MemoryMarshal.GetArrayDataReference(rowArg);
+            ref float source = ref MemoryMarshal.GetReference(padded);
+            ref float max = ref MemoryMarshal.GetReference(rowMax);
+            ref float arg = ref MemoryMarshal.GetReference(rowArg);
             var indices = TL.Indices;
             for (int i = 0; i < h; i++)
             {
@@ -207,12 +223,12 @@ internal static class SimdMaxPool
         /// winners' plane indices into <paramref name="winners"/> [h, stride] (backward).
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private void ColumnPass(float[] rowMax, float[] rowArg, float[] winners, Span<float> spill, int offset, int h, int w, int r, int stride)
+        private void ColumnPass(Span<float> rowMax, Span<float> rowArg, Span<float> winners, Span<float> spill, int offset, int h, int w, int r, int stride)
         {
             int lanes = TL.Count;
-            ref float max = ref MemoryMarshal.GetArrayDataReference(rowMax);
-            ref float arg = ref MemoryMarshal.GetArrayDataReference(rowArg);
-            ref float won = ref MemoryMarshal.GetArrayDataReference(winners);
+            ref float max = ref MemoryMarshal.GetReference(rowMax);
+            ref float arg = ref MemoryMarshal.GetReference(rowArg);
+            ref float won = ref MemoryMarshal.GetReference(winners);
             ref float output = ref MemoryMarshal.GetArrayDataReference(p.Output);
             for (int i = 0; i < h; i++)
             {
@@ -254,13 +270,13 @@ internal static class SimdMaxPool
         /// over the stored winners: reading each lane back right after its vector store would stall on store forwarding.
         /// </summary>
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        private void Scatter(float[] winners, int offset, int h, int w, int stride)
+        private void Scatter(Span<float> winners, int offset, int h, int w, int stride)
         {
             float[] dx = p.Output, dy = p.Gradient!;
             var plane = dx.AsSpan(offset, h * w);
             for (int i = 0; i < h; i++)
             {
-                var rowWinners = winners.AsSpan(i * stride, w);
+                var rowWinners = winners.Slice(i * stride, w);
                 var rowDy = dy.AsSpan(offset + i * w, w);
                 for (int j = 0; j < rowWinners.Length; j++)
                 {
