@@ -5,16 +5,24 @@ namespace JointDiffusion.Gpu.Autodiff;
 
 /// <summary>
 /// Minimal reverse-mode autodiff: each op runs its forward on the backend and, when any input needs a
-/// gradient, records a closure that runs its backward. <see cref="Backward"/> replays the closures in
-/// reverse. Gradients are only computed for variables that need them, so a network whose parameters were
-/// added with <see cref="Constant"/> (no gradient) yields Jᵀv with respect to its input without running a
-/// single weight-gradient kernel, while <see cref="Parameter"/> with a gradient tensor gives full training
-/// gradients. Disposing the tape returns every intermediate tensor to the backend's pool.
+/// gradient, records what its backward needs. <see cref="Backward"/> replays the records in reverse.
+/// Gradients are only computed for variables that need them, so a network whose parameters were added with
+/// <see cref="Constant"/> (no gradient) yields Jᵀv with respect to its input without running a single
+/// weight-gradient kernel, while <see cref="Parameter"/> with a gradient tensor gives full training gradients.
+/// Disposing the tape returns every intermediate tensor to the backend's pool.
 /// </summary>
+/// <remarks>
+/// A record is a small struct (the op, its variables, and its one or two settings) rather than a closure, and
+/// <see cref="Reset"/> keeps the tape's lists, variables and tensor objects for the next recording, so a loop
+/// that records the same network every step (a sampler) allocates no managed memory after its first step.
+/// </remarks>
 public sealed class Tape : IDisposable
 {
-    private readonly List<(Variable Output, Action<Tensor> Backward)> _ops = [];
+    private readonly List<OpRecord> _ops = [];
     private readonly List<Tensor> _owned = [];
+    private readonly List<Tensor> _spareTensors = [];
+    private readonly List<Variable> _variables = [];
+    private int _variablesInUse;
     private bool _backwardDone;
     private bool _disposed;
 
@@ -24,11 +32,32 @@ public sealed class Tape : IDisposable
     /// <summary>The backend every op runs on.</summary>
     public ComputeBackend Backend { get; }
 
-    /// <summary>Number of recorded backward closures.</summary>
+    /// <summary>Number of recorded backward steps.</summary>
     public int RecordedOps => _ops.Count;
 
     /// <summary>Floating-point operations of the convolutions run forward on this tape (2 per multiply-add).</summary>
     public long ConvolutionFlops { get; private set; }
+
+    /// <summary>
+    /// Empties the tape for a new recording: every tensor it allocated goes back to the pool, as on
+    /// <see cref="Dispose"/>, but the tape stays usable and reuses its variable and tensor objects, so recording
+    /// the same ops again allocates nothing. Variables and tensors handed out before are invalid afterwards.
+    /// </summary>
+    public void Reset()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        foreach (var t in _owned)
+        {
+            t.Dispose();
+            _spareTensors.Add(t);
+        }
+
+        _owned.Clear();
+        _ops.Clear();
+        _variablesInUse = 0;
+        _backwardDone = false;
+        ConvolutionFlops = 0;
+    }
 
     // ---------------------------------------------------------------- leaves
 
@@ -57,7 +86,7 @@ public sealed class Tape : IDisposable
             throw new ArgumentException($"Tensor {value} is not on the tape's backend '{Backend.Name}'.", nameof(value));
         }
 
-        return new Variable(value, requiresGrad, grad) { GradWritten = grad is not null };
+        return NewVariable(value, requiresGrad, grad);
     }
 
     // ---------------------------------------------------------------- ops
@@ -81,32 +110,24 @@ public sealed class Tape : IDisposable
         var y = NewOutput(Shape.Nchw(xs.N, ws.N, ho, wo));
         Backend.Conv2dForward(x.Value, w.Value, b?.Value, y, spec);
         ConvolutionFlops += 2L * y.Length * ws.C * ws.H * ws.W;
-        return Record(y, [x, w, b], gy =>
+        return Record(y, new OpRecord(OpKind.Conv2d, x, w, b) { Spec = spec });
+    }
+
+    private void Conv2dBackward(in OpRecord op, Tensor gy)
+    {
+        var (x, w, b) = (op.A, op.B!, op.C);
+        if (x.RequiresGrad)
         {
-            if (x.RequiresGrad)
-            {
-                bool acc = PrepareGrad(x);
-                Backend.Conv2dBackwardData(gy, w.Value, x.Grad!, spec, acc);
-            }
+            bool acc = PrepareGrad(x);
+            Backend.Conv2dBackwardData(gy, w.Value, x.Grad!, op.Spec, acc);
+        }
 
-            bool needW = w.RequiresGrad, needB = b is { RequiresGrad: true };
-            if (needW || needB)
-            {
-                var targets = new List<Variable>();
-                if (needW)
-                {
-                    targets.Add(w);
-                }
-
-                if (needB)
-                {
-                    targets.Add(b!);
-                }
-
-                bool acc = PrepareGrads(targets);
-                Backend.Conv2dBackwardWeight(x.Value, gy, needW ? w.Grad : null, needB ? b!.Grad : null, spec, acc);
-            }
-        });
+        bool needW = w.RequiresGrad, needB = b is { RequiresGrad: true };
+        if (needW || needB)
+        {
+            bool acc = PrepareGrads(needW ? w : null, needB ? b : null, null, null);
+            Backend.Conv2dBackwardWeight(x.Value, gy, needW ? w.Grad : null, needB ? b!.Grad : null, op.Spec, acc);
+        }
     }
 
     /// <summary>InstanceNorm++ (NCSNv2): see <see cref="ComputeBackend.InstanceNorm2dPlus"/>.</summary>
@@ -119,27 +140,21 @@ public sealed class Tape : IDisposable
         }
 
         var y = NewOutput(xs);
-        var stats = Own(Backend.Allocate(new Shape(xs.N, InstanceNormStats.PerSample(xs.C))));
+        var stats = NewOutput(new Shape(xs.N, InstanceNormStats.PerSample(xs.C)));
         Backend.InstanceNorm2dPlus(x.Value, alpha.Value, gamma.Value, beta.Value, y, stats);
-        return Record(y, [x, alpha, gamma, beta], gy =>
-        {
-            var targets = new List<Variable>(4);
-            foreach (var v in new[] { x, alpha, gamma, beta })
-            {
-                if (v.RequiresGrad)
-                {
-                    targets.Add(v);
-                }
-            }
+        return Record(y, new OpRecord(OpKind.InstanceNorm2dPlus, x, alpha, gamma, beta) { Saved = stats });
+    }
 
-            bool acc = PrepareGrads(targets);
-            Backend.InstanceNorm2dPlusBackward(x.Value, gy, alpha.Value, gamma.Value, stats,
-                x.RequiresGrad ? x.Grad : null,
-                alpha.RequiresGrad ? alpha.Grad : null,
-                gamma.RequiresGrad ? gamma.Grad : null,
-                beta.RequiresGrad ? beta.Grad : null,
-                acc);
-        });
+    private void InstanceNorm2dPlusBackward(in OpRecord op, Tensor gy)
+    {
+        var (x, alpha, gamma, beta) = (op.A, op.B!, op.C!, op.D!);
+        bool acc = PrepareGrads(Needing(x), Needing(alpha), Needing(gamma), Needing(beta));
+        Backend.InstanceNorm2dPlusBackward(x.Value, gy, alpha.Value, gamma.Value, op.Saved!,
+            x.RequiresGrad ? x.Grad : null,
+            alpha.RequiresGrad ? alpha.Grad : null,
+            gamma.RequiresGrad ? gamma.Grad : null,
+            beta.RequiresGrad ? beta.Grad : null,
+            acc);
     }
 
     /// <summary>y = ELU(x).</summary>
@@ -147,11 +162,13 @@ public sealed class Tape : IDisposable
     {
         var y = NewOutput(x.Shape);
         Backend.Elu(x.Value, y);
-        return Record(y, [x], gy =>
-        {
-            bool acc = PrepareGrad(x);
-            Backend.EluBackward(x.Value, gy, x.Grad!, acc);
-        });
+        return Record(y, new OpRecord(OpKind.Elu, x));
+    }
+
+    private void EluBackward(in OpRecord op, Tensor gy)
+    {
+        bool acc = PrepareGrad(op.A);
+        Backend.EluBackward(op.A.Value, gy, op.A.Grad!, acc);
     }
 
     /// <summary>2×2 mean pool.</summary>
@@ -165,11 +182,13 @@ public sealed class Tape : IDisposable
 
         var y = NewOutput(Shape.Nchw(xs.N, xs.C, xs.H / 2, xs.W / 2));
         Backend.MeanPool2x2(x.Value, y);
-        return Record(y, [x], gy =>
-        {
-            bool acc = PrepareGrad(x);
-            Backend.MeanPool2x2Backward(gy, x.Grad!, acc);
-        });
+        return Record(y, new OpRecord(OpKind.MeanPool2x2, x));
+    }
+
+    private void MeanPool2x2Backward(in OpRecord op, Tensor gy)
+    {
+        bool acc = PrepareGrad(op.A);
+        Backend.MeanPool2x2Backward(gy, op.A.Grad!, acc);
     }
 
     /// <summary>Max pool, stride 1, padding kernel/2.</summary>
@@ -177,11 +196,13 @@ public sealed class Tape : IDisposable
     {
         var y = NewOutput(x.Shape);
         Backend.MaxPool2d(x.Value, y, kernel);
-        return Record(y, [x], gy =>
-        {
-            bool acc = PrepareGrad(x);
-            Backend.MaxPool2dBackward(x.Value, gy, x.Grad!, kernel, acc);
-        });
+        return Record(y, new OpRecord(OpKind.MaxPool2d, x) { Kernel = kernel });
+    }
+
+    private void MaxPool2dBackward(in OpRecord op, Tensor gy)
+    {
+        bool acc = PrepareGrad(op.A);
+        Backend.MaxPool2dBackward(op.A.Value, gy, op.A.Grad!, op.Kernel, acc);
     }
 
     /// <summary>Bilinear resize (align_corners = true) to <paramref name="height"/>×<paramref name="width"/>.</summary>
@@ -195,11 +216,13 @@ public sealed class Tape : IDisposable
 
         var y = NewOutput(Shape.Nchw(xs.N, xs.C, height, width));
         Backend.BilinearResize(x.Value, y);
-        return Record(y, [x], gy =>
-        {
-            bool acc = PrepareGrad(x);
-            Backend.BilinearResizeBackward(gy, x.Grad!, acc);
-        });
+        return Record(y, new OpRecord(OpKind.BilinearResize, x));
+    }
+
+    private void BilinearResizeBackward(in OpRecord op, Tensor gy)
+    {
+        bool acc = PrepareGrad(op.A);
+        Backend.BilinearResizeBackward(gy, op.A.Grad!, acc);
     }
 
     /// <summary>y = a + b.</summary>
@@ -207,25 +230,31 @@ public sealed class Tape : IDisposable
     {
         var y = NewOutput(a.Shape);
         Backend.Add(a.Value, b.Value, y);
-        return Record(y, [a, b], gy =>
-        {
-            foreach (var v in new[] { a, b })
-            {
-                if (!v.RequiresGrad)
-                {
-                    continue;
-                }
+        return Record(y, new OpRecord(OpKind.Add, a, b));
+    }
 
-                if (PrepareGrad(v))
-                {
-                    Backend.Axpy(1f, gy, v.Grad!);
-                }
-                else
-                {
-                    Backend.Copy(gy, v.Grad!);
-                }
-            }
-        });
+    private void AddBackward(in OpRecord op, Tensor gy)
+    {
+        AddGradient(op.A, gy);
+        AddGradient(op.B!, gy);
+    }
+
+    /// <summary>v.Grad (+)= gy when v needs a gradient.</summary>
+    private void AddGradient(Variable v, Tensor gy)
+    {
+        if (!v.RequiresGrad)
+        {
+            return;
+        }
+
+        if (PrepareGrad(v))
+        {
+            Backend.Axpy(1f, gy, v.Grad!);
+        }
+        else
+        {
+            Backend.Copy(gy, v.Grad!);
+        }
     }
 
     /// <summary>y = scale·x + shift.</summary>
@@ -233,17 +262,19 @@ public sealed class Tape : IDisposable
     {
         var y = NewOutput(x.Shape);
         Backend.Affine(x.Value, scale, shift, y);
-        return Record(y, [x], gy =>
+        return Record(y, new OpRecord(OpKind.Affine, x) { Scale = scale });
+    }
+
+    private void AffineBackward(in OpRecord op, Tensor gy)
+    {
+        if (PrepareGrad(op.A))
         {
-            if (PrepareGrad(x))
-            {
-                Backend.Axpy(scale, gy, x.Grad!);
-            }
-            else
-            {
-                Backend.Scale(gy, scale, x.Grad!);
-            }
-        });
+            Backend.Axpy(op.Scale, gy, op.A.Grad!);
+        }
+        else
+        {
+            Backend.Scale(gy, op.Scale, op.A.Grad!);
+        }
     }
 
     /// <summary>y[n] = s[n]·x[n] with a constant per-sample factor s [N] (e.g. 1/σ_n for a score).</summary>
@@ -251,17 +282,19 @@ public sealed class Tape : IDisposable
     {
         var y = NewOutput(x.Shape);
         Backend.ScalePerSample(x.Value, s, y);
-        return Record(y, [x], gy =>
+        return Record(y, new OpRecord(OpKind.ScalePerSample, x) { Saved = s });
+    }
+
+    private void ScalePerSampleBackward(in OpRecord op, Tensor gy)
+    {
+        if (PrepareGrad(op.A))
         {
-            if (PrepareGrad(x))
-            {
-                Backend.AxpyPerSample(1f, s, gy, x.Grad!);
-            }
-            else
-            {
-                Backend.ScalePerSample(gy, s, x.Grad!);
-            }
-        });
+            Backend.AxpyPerSample(1f, op.Saved!, gy, op.A.Grad!);
+        }
+        else
+        {
+            Backend.ScalePerSample(gy, op.Saved!, op.A.Grad!);
+        }
     }
 
     // ---------------------------------------------------------------- backward
@@ -301,13 +334,14 @@ public sealed class Tape : IDisposable
 
         for (int i = _ops.Count - 1; i >= 0; i--)
         {
-            var (node, backward) = _ops[i];
+            var op = _ops[i];
+            var node = op.Output;
             if (!node.GradWritten)
             {
                 continue; // no gradient reached this op
             }
 
-            backward(node.Grad!);
+            RunBackward(op, node.Grad!);
             if (!ReferenceEquals(node, output))
             {
                 // An interior gradient is complete once its op has run: give the memory back early.
@@ -315,6 +349,40 @@ public sealed class Tape : IDisposable
                 node.Grad = null;
                 node.GradWritten = false;
             }
+        }
+    }
+
+    private void RunBackward(in OpRecord op, Tensor gy)
+    {
+        switch (op.Kind)
+        {
+            case OpKind.Conv2d:
+                Conv2dBackward(op, gy);
+                break;
+            case OpKind.InstanceNorm2dPlus:
+                InstanceNorm2dPlusBackward(op, gy);
+                break;
+            case OpKind.Elu:
+                EluBackward(op, gy);
+                break;
+            case OpKind.MeanPool2x2:
+                MeanPool2x2Backward(op, gy);
+                break;
+            case OpKind.MaxPool2d:
+                MaxPool2dBackward(op, gy);
+                break;
+            case OpKind.BilinearResize:
+                BilinearResizeBackward(op, gy);
+                break;
+            case OpKind.Add:
+                AddBackward(op, gy);
+                break;
+            case OpKind.Affine:
+                AffineBackward(op, gy);
+                break;
+            default:
+                ScalePerSampleBackward(op, gy);
+                break;
         }
     }
 
@@ -334,39 +402,88 @@ public sealed class Tape : IDisposable
 
         _owned.Clear();
         _ops.Clear();
+        _spareTensors.Clear();
+        _variables.Clear();
     }
 
     // ---------------------------------------------------------------- plumbing
 
+    /// <summary>The ops with a backward; the switch in <see cref="RunBackward"/> dispatches on it.</summary>
+    private enum OpKind
+    {
+        Conv2d,
+        InstanceNorm2dPlus,
+        Elu,
+        MeanPool2x2,
+        MaxPool2d,
+        BilinearResize,
+        Add,
+        Affine,
+        ScalePerSample,
+    }
+
+    /// <summary>
+    /// What one op's backward needs: its output, up to four inputs (A first), a saved tensor (InstanceNorm++
+    /// statistics, the per-sample factor) and its setting (conv geometry, pool kernel, affine scale).
+    /// </summary>
+    private readonly record struct OpRecord(OpKind Kind, Variable A, Variable? B = null, Variable? C = null, Variable? D = null)
+    {
+        public Variable Output { get; init; } = null!;
+
+        public Tensor? Saved { get; init; }
+
+        public Conv2dSpec Spec { get; init; }
+
+        public int Kernel { get; init; }
+
+        public float Scale { get; init; }
+    }
+
     private Tensor NewOutput(Shape shape)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        return Own(Backend.Allocate(shape));
-    }
+        Tensor t;
+        if (_spareTensors.Count > 0)
+        {
+            t = _spareTensors[^1];
+            _spareTensors.RemoveAt(_spareTensors.Count - 1);
+            t.Reuse(shape, Backend.Pool.Rent(shape.Length));
+        }
+        else
+        {
+            t = Backend.Allocate(shape);
+        }
 
-    private Tensor Own(Tensor t)
-    {
         _owned.Add(t);
         return t;
     }
 
-    private Tensor Alloc(Variable v)
+    private Variable NewVariable(Tensor value, bool requiresGrad, Tensor? grad)
     {
-        v.Grad = Own(Backend.Allocate(v.Shape));
-        return v.Grad;
+        if (_variablesInUse == _variables.Count)
+        {
+            _variables.Add(new Variable(value, requiresGrad, grad));
+        }
+
+        var v = _variables[_variablesInUse++];
+        v.Reuse(value, requiresGrad, grad);
+        return v;
     }
 
-    private Variable Record(Tensor y, Variable?[] inputs, Action<Tensor> backward)
+    private Variable Record(Tensor y, OpRecord op)
     {
-        bool requiresGrad = inputs.Any(v => v is { RequiresGrad: true });
-        var output = new Variable(y, requiresGrad, null);
+        bool requiresGrad = op.A.RequiresGrad || op.B is { RequiresGrad: true } || op.C is { RequiresGrad: true } || op.D is { RequiresGrad: true };
+        var output = NewVariable(y, requiresGrad, null);
         if (requiresGrad)
         {
-            _ops.Add((output, backward));
+            _ops.Add(op with { Output = output });
         }
 
         return output;
     }
+
+    /// <summary><paramref name="v"/> when it needs a gradient, else null.</summary>
+    private static Variable? Needing(Variable v) => v.RequiresGrad ? v : null;
 
     /// <summary>
     /// Makes sure <paramref name="v"/> has a gradient buffer and marks it written; returns whether the next
@@ -374,39 +491,41 @@ public sealed class Tape : IDisposable
     /// </summary>
     private bool PrepareGrad(Variable v)
     {
-        if (v.Grad is null)
-        {
-            Alloc(v);
-        }
-
+        v.Grad ??= NewOutput(v.Shape);
         bool accumulate = v.GradWritten;
         v.GradWritten = true;
         return accumulate;
     }
 
     /// <summary>
-    /// Like <see cref="PrepareGrad"/> for several outputs of one backward kernel that takes a single
-    /// accumulate flag: when they disagree, the fresh ones are zeroed so that all accumulate.
+    /// Like <see cref="PrepareGrad"/> for the outputs (the non-null ones of a … d) of one backward kernel that
+    /// takes a single accumulate flag: when they disagree, the fresh ones are zeroed so that all accumulate.
     /// </summary>
-    private bool PrepareGrads(List<Variable> targets)
+    private bool PrepareGrads(Variable? a, Variable? b, Variable? c, Variable? d)
     {
-        bool anyFresh = false, anyWritten = false;
-        foreach (var v in targets)
-        {
-            anyFresh |= v.Grad is null || !v.GradWritten;
-            anyWritten |= v.GradWritten;
-        }
-
-        foreach (var v in targets)
-        {
-            bool fresh = v.Grad is null || !v.GradWritten;
-            PrepareGrad(v);
-            if (fresh && anyWritten)
-            {
-                Backend.Fill(v.Grad!, 0f);
-            }
-        }
-
+        bool anyFresh = IsFresh(a) || IsFresh(b) || IsFresh(c) || IsFresh(d);
+        bool anyWritten = a is { GradWritten: true } || b is { GradWritten: true } || c is { GradWritten: true } || d is { GradWritten: true };
+        PrepareOne(a, anyWritten);
+        PrepareOne(b, anyWritten);
+        PrepareOne(c, anyWritten);
+        PrepareOne(d, anyWritten);
         return anyWritten || !anyFresh;
+    }
+
+    private static bool IsFresh(Variable? v) => v is not null && (v.Grad is null || !v.GradWritten);
+
+    private void PrepareOne(Variable? v, bool zeroIfFresh)
+    {
+        if (v is null)
+        {
+            return;
+        }
+
+        bool fresh = IsFresh(v);
+        PrepareGrad(v);
+        if (fresh && zeroIfFresh)
+        {
+            Backend.Fill(v.Grad!, 0f);
+        }
     }
 }

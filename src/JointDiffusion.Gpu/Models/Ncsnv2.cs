@@ -21,6 +21,7 @@ public sealed class Ncsnv2 : IScoreModel
     private readonly ResidualBlock[] _res1, _res2, _res3, _res4;
     private readonly RefineBlock _refine1, _refine2, _refine3, _refine4;
     private readonly InstanceNorm2dPlus _normalizer;
+    private NetworkEvaluation? _spare;
 
     private Ncsnv2(ParameterStore store, int ngf, int channels, InputTransform transform, string sourceName)
     {
@@ -198,70 +199,129 @@ public sealed class Ncsnv2 : IScoreModel
     }
 
     /// <inheritdoc/>
+    /// <remarks>
+    /// The evaluation keeps its tape and buffers when disposed, and the next <see cref="Evaluate"/> reuses them, so
+    /// a sampler that evaluates the network every step allocates no managed memory after its first step (an
+    /// evaluation started while another is alive gets its own). Its <see cref="ScoreEvaluation.Score"/> is invalid
+    /// once it is disposed.
+    /// </remarks>
     public ScoreEvaluation Evaluate(Tensor x, ReadOnlySpan<float> sigma, bool needVjp)
     {
-        var inv = InverseSigma(sigma, x.Shape);
-        var tape = new Tape(Backend);
-        try
+        CheckInput(x.Shape);
+        if (sigma.Length != x.Shape.N)
         {
-            var xv = tape.Input(x, needVjp);
-            var s = Forward(xv, inv, ParameterBinding.Constants(tape));
-            return new NetworkEvaluation(tape, inv, xv, s);
-        }
-        catch
-        {
-            tape.Dispose();
-            inv.Dispose();
-            throw;
-        }
-    }
-
-    /// <summary>Frees the parameters.</summary>
-    public void Dispose() => Parameters.Dispose();
-
-    /// <summary>An evaluation that keeps its tape for one input VJP.</summary>
-    private sealed class NetworkEvaluation(Tape tape, Tensor inverseSigma, Variable input, Variable score) : ScoreEvaluation
-    {
-        public override Tensor Score => score.Value;
-
-        public override void Vjp(Tensor v, Tensor result)
-        {
-            if (!input.RequiresGrad)
-            {
-                throw new InvalidOperationException("This evaluation was made without needVjp.");
-            }
-
-            tape.Backward(score, v);
-            tape.Backend.Copy(input.Grad!, result);
+            throw new ArgumentException($"Need one σ per sample: {x.Shape.N} sample(s) but {sigma.Length} σ value(s).");
         }
 
-        protected override void Dispose(bool disposing)
-        {
-            tape.Dispose();
-            inverseSigma.Dispose();
-        }
-    }
-
-    private Tensor InverseSigma(ReadOnlySpan<float> sigma, Shape x)
-    {
-        CheckInput(x);
-        if (sigma.Length != x.N)
-        {
-            throw new ArgumentException($"Need one σ per sample: {x.N} sample(s) but {sigma.Length} σ value(s).");
-        }
-
-        var inv = new float[sigma.Length];
-        for (int i = 0; i < inv.Length; i++)
+        for (int i = 0; i < sigma.Length; i++)
         {
             if (!(sigma[i] > 0f) || float.IsInfinity(sigma[i]))
             {
                 throw new ArgumentException($"σ must be positive and finite; sample {i} has σ = {sigma[i]}.");
             }
-
-            inv[i] = 1f / sigma[i];
         }
 
-        return Backend.FromHost(inv, new Shape(inv.Length));
+        var evaluation = Interlocked.Exchange(ref _spare, null) ?? new NetworkEvaluation(this);
+        try
+        {
+            evaluation.Start(x, sigma, needVjp);
+            return evaluation;
+        }
+        catch
+        {
+            evaluation.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Frees the parameters.</summary>
+    public void Dispose()
+    {
+        Interlocked.Exchange(ref _spare, null)?.Free();
+        Parameters.Dispose();
+    }
+
+    /// <summary>
+    /// An evaluation that keeps its tape for one input VJP. Disposing it resets the tape (its tensors go back to the
+    /// pool) and offers the object, with its tape, 1/σ buffers and parameter binding, to the network's next evaluation.
+    /// </summary>
+    private sealed class NetworkEvaluation : ScoreEvaluation
+    {
+        private readonly Ncsnv2 _network;
+        private readonly Tape _tape;
+        private readonly ParameterBinding _constants;
+        private float[] _inverseHost = [];
+        private Tensor? _inverseSigma;
+        private Variable? _input;
+        private Variable? _score;
+        private bool _live;
+
+        public NetworkEvaluation(Ncsnv2 network)
+        {
+            _network = network;
+            _tape = new Tape(network.Backend);
+            _constants = ParameterBinding.Constants(_tape);
+        }
+
+        public override Tensor Score => _live ? _score!.Value : throw new ObjectDisposedException(nameof(ScoreEvaluation), "This evaluation was disposed.");
+
+        /// <summary>Records s(x, σ) = net(x)·(1/σ) on the (empty) tape.</summary>
+        public void Start(Tensor x, ReadOnlySpan<float> sigma, bool needVjp)
+        {
+            _live = true;
+            var backend = _network.Backend;
+            if (_inverseHost.Length != sigma.Length)
+            {
+                _inverseHost = new float[sigma.Length];
+                _inverseSigma?.Dispose();
+                _inverseSigma = backend.Allocate(new Shape(sigma.Length));
+            }
+
+            for (int i = 0; i < sigma.Length; i++)
+            {
+                _inverseHost[i] = 1f / sigma[i];
+            }
+
+            backend.Upload(_inverseHost, _inverseSigma!);
+            _input = _tape.Input(x, needVjp);
+            _score = _network.Forward(_input, _inverseSigma!, _constants);
+        }
+
+        public override void Vjp(Tensor v, Tensor result)
+        {
+            ObjectDisposedException.ThrowIf(!_live, this);
+            if (!_input!.RequiresGrad)
+            {
+                throw new InvalidOperationException("This evaluation was made without needVjp.");
+            }
+
+            _tape.Backward(_score!, v);
+            _tape.Backend.Copy(_input.Grad!, result);
+        }
+
+        protected override void Dispose(bool disposing)
+        {
+            if (!_live)
+            {
+                return;
+            }
+
+            _live = false;
+            _input = _score = null;
+            _tape.Reset();
+            if (Interlocked.CompareExchange(ref _network._spare, this, null) is not null)
+            {
+                Free(); // another evaluation is already kept for reuse
+            }
+        }
+
+        /// <summary>Frees the tape and the 1/σ tensor for good.</summary>
+        public void Free()
+        {
+            _tape.Dispose();
+            _inverseSigma?.Dispose();
+            _inverseSigma = null;
+        }
     }
 
     private static Variable Chain(ResidualBlock[] blocks, Variable x, ParameterBinding p)

@@ -21,7 +21,7 @@ public sealed class MsfBlock
     }
 
     /// <summary>Records the fusion of <paramref name="xs"/> at <paramref name="height"/>×<paramref name="width"/>.</summary>
-    public Variable Forward(IReadOnlyList<Variable> xs, int height, int width, ParameterBinding p)
+    public Variable Forward(ReadOnlySpan<Variable> xs, int height, int width, ParameterBinding p)
     {
         Variable? sum = null;
         for (int i = 0; i < _convs.Length; i++)

@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using JointDiffusion.Gpu.Autodiff;
 
 namespace JointDiffusion.Gpu.Nn;
@@ -34,10 +35,18 @@ public sealed class RefineBlock
     }
 
     /// <summary>Records the block; the output has the spatial size of <paramref name="xs"/>[0].</summary>
-    public Variable Forward(IReadOnlyList<Variable> xs, ParameterBinding p)
+    /// <exception cref="ArgumentException">Not one input per adapt unit.</exception>
+    public Variable Forward(ReadOnlySpan<Variable> xs, ParameterBinding p)
     {
-        var hs = new Variable[xs.Count];
-        for (int i = 0; i < xs.Count; i++)
+        if (xs.Length != _adapt.Length)
+        {
+            throw new ArgumentException($"This refine block takes {_adapt.Length} input(s); got {xs.Length}.", nameof(xs));
+        }
+
+        // The adapted inputs on the stack (NCSNv2 has at most 2), so a forward pass allocates nothing.
+        var buffer = default(AdaptedInputs);
+        Span<Variable> hs = xs.Length <= AdaptedInputs.Length ? ((Span<Variable>)buffer)[..xs.Length] : new Variable[xs.Length];
+        for (int i = 0; i < xs.Length; i++)
         {
             hs[i] = _adapt[i].Forward(xs[i], p);
         }
@@ -45,5 +54,13 @@ public sealed class RefineBlock
         var h = _msf is null ? hs[0] : _msf.Forward(hs, xs[0].Shape.H, xs[0].Shape.W, p);
         h = _crp.Forward(h, p);
         return _output.Forward(h, p);
+    }
+
+    /// <summary>Room for the adapted inputs of a block with up to four inputs.</summary>
+    [InlineArray(Length)]
+    private struct AdaptedInputs
+    {
+        public const int Length = 4;
+        private Variable _element;
     }
 }

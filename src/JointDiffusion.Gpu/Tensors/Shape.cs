@@ -10,11 +10,10 @@ public readonly struct Shape : IEquatable<Shape>
 {
     private readonly int _d0, _d1, _d2, _d3;
 
-    /// <summary>Creates a shape from 1 to 4 positive dimensions.</summary>
+    /// <summary>Creates a shape from 1 to 4 positive dimensions (a span, so <c>new Shape(n, c, h, w)</c> allocates nothing).</summary>
     /// <exception cref="ArgumentException">When the rank is not 1..4 or a dimension is not positive.</exception>
-    public Shape(params int[] dims)
+    public Shape(params ReadOnlySpan<int> dims)
     {
-        ArgumentNullException.ThrowIfNull(dims);
         if (dims.Length is < 1 or > 4)
         {
             throw new ArgumentException($"A tensor shape has rank 1 to 4; got rank {dims.Length}.", nameof(dims));
@@ -25,13 +24,13 @@ public readonly struct Shape : IEquatable<Shape>
         {
             if (d <= 0)
             {
-                throw new ArgumentException($"Every dimension must be positive; got [{string.Join(", ", dims)}].", nameof(dims));
+                throw new ArgumentException($"Every dimension must be positive; got [{string.Join(", ", dims.ToArray())}].", nameof(dims));
             }
 
             length *= d;
             if (length > int.MaxValue)
             {
-                throw new ArgumentException($"Shape [{string.Join(", ", dims)}] has more than {int.MaxValue} elements.", nameof(dims));
+                throw new ArgumentException($"Shape [{string.Join(", ", dims.ToArray())}] has more than {int.MaxValue} elements.", nameof(dims));
             }
         }
 

@@ -21,7 +21,7 @@ public sealed class Tensor : IDisposable
     public ComputeBackend Backend { get; }
 
     /// <summary>The tensor's dimensions.</summary>
-    public Shape Shape { get; }
+    public Shape Shape { get; private set; }
 
     /// <summary>Number of elements.</summary>
     public int Length => Shape.Length;
@@ -48,6 +48,22 @@ public sealed class Tensor : IDisposable
         {
             Backend.Pool.Return(s);
         }
+    }
+
+    /// <summary>
+    /// Gives a disposed tensor new storage and shape, so that an owner that allocates the same tensors over and
+    /// over (a <see cref="Autodiff.Tape"/>) reuses the objects instead of allocating new ones.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">The tensor still holds storage.</exception>
+    internal void Reuse(Shape shape, DeviceStorage storage)
+    {
+        if (_storage is not null)
+        {
+            throw new InvalidOperationException($"Tensor {Shape} is still live; only a disposed tensor can be reused.");
+        }
+
+        Shape = shape;
+        _storage = storage;
     }
 
     /// <summary>Shape and backend, for messages.</summary>

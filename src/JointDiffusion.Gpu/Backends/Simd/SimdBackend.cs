@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
@@ -75,18 +76,10 @@ public sealed class SimdBackend : ComputeBackend
     {
         var s = x.Shape;
         int c = s.C, hw = s.H * s.W, per = InstanceNormStats.PerSample(c);
-        float[] xd = D(x), yd = D(y), st = D(stats), al = D(alpha), ga = D(gamma), be = D(beta);
+        float[] xd = D(x), yd = D(y), st = D(stats);
 
         // Per-plane mean and biased variance, two-pass in double for accuracy.
-        Parallel.For(0, s.N * c, plane =>
-        {
-            int n = plane / c, ch = plane % c;
-            var span = new ReadOnlySpan<float>(xd, plane * hw, hw);
-            double mean = SumDouble(span) / hw;
-            double sq = SumSquaredDeviation(span, (float)mean) / hw;
-            st[n * per + ch] = (float)mean;
-            st[n * per + c + ch] = (float)(1.0 / Math.Sqrt(sq + InstanceNormStats.Epsilon));
-        });
+        SimdWorkers.Shared.For(s.N * c, new InstanceNormPlaneStats(xd, st, c, hw, per));
 
         for (int n = 0; n < s.N; n++)
         {
@@ -110,16 +103,35 @@ public sealed class SimdBackend : ComputeBackend
             st[o + 2 * c + 1] = (float)(1.0 / Math.Sqrt(v + InstanceNormStats.Epsilon));
         }
 
-        Parallel.For(0, s.N * c, plane =>
+        SimdWorkers.Shared.For(s.N * c, new InstanceNormApply(xd, yd, st, D(alpha), D(gamma), D(beta), c, hw, per));
+    }
+
+    /// <summary>Per plane: the mean and 1/√(biased variance + ε) into the stats.</summary>
+    private readonly struct InstanceNormPlaneStats(float[] x, float[] stats, int c, int hw, int per) : IParallelBody
+    {
+        public void Run(int plane)
+        {
+            int n = plane / c, ch = plane % c;
+            var span = new ReadOnlySpan<float>(x, plane * hw, hw);
+            double mean = SumDouble(span) / hw;
+            double sq = SumSquaredDeviation(span, (float)mean) / hw;
+            stats[n * per + ch] = (float)mean;
+            stats[n * per + c + ch] = (float)(1.0 / Math.Sqrt(sq + InstanceNormStats.Epsilon));
+        }
+    }
+
+    /// <summary>Per plane: y = γ·rstd·x + (β + γ·(α·mhat − rstd·μ)).</summary>
+    private readonly struct InstanceNormApply(float[] x, float[] y, float[] st, float[] al, float[] ga, float[] be, int c, int hw, int per) : IParallelBody
+    {
+        public void Run(int plane)
         {
             int n = plane / c, ch = plane % c, o = n * per;
             float mu = st[o + ch], rstd = st[o + c + ch];
             float mhat = (mu - st[o + 2 * c]) * st[o + 2 * c + 1];
-            // y = γ·rstd·x + (β + γ·(α·mhat − rstd·μ))
             float scale = ga[ch] * rstd;
             float shift = be[ch] + ga[ch] * (al[ch] * mhat - rstd * mu);
-            AffineSpan(new ReadOnlySpan<float>(xd, plane * hw, hw), scale, shift, new Span<float>(yd, plane * hw, hw));
-        });
+            AffineSpan(new ReadOnlySpan<float>(x, plane * hw, hw), scale, shift, new Span<float>(y, plane * hw, hw));
+        }
     }
 
     /// <inheritdoc/>
@@ -130,10 +142,91 @@ public sealed class SimdBackend : ComputeBackend
         int nb = s.N, c = s.C, hw = s.H * s.W, per = InstanceNormStats.PerSample(c);
         float[] xd = D(x), dyd = D(dy), st = D(stats), al = D(alpha), ga = D(gamma);
 
-        // Per plane: Σ dy and Σ dy·h, with h = (x − μ)·rstd.
-        var sumDy = new double[nb * c];
-        var sumDyH = new double[nb * c];
-        Parallel.For(0, nb * c, plane =>
+        // Scratch in doubles (pooled, so a backward allocates nothing): Σ dy and Σ dy·h per plane, then the
+        // gradient reaching each channel mean, then the three parameter sums.
+        double[] scratch = SimdScratch.Doubles.Rent(3 * nb * c + 3 * c);
+        try
+        {
+            var sumDy = new Span<double>(scratch, 0, nb * c);
+            var sumDyH = new Span<double>(scratch, nb * c, nb * c);
+            var dmu = new Span<double>(scratch, 2 * nb * c, nb * c);
+
+            // Per plane: Σ dy and Σ dy·h, with h = (x − μ)·rstd.
+            SimdWorkers.Shared.For(nb * c, new InstanceNormGradientSums(xd, dyd, st, scratch, nb * c, c, hw, per));
+
+            if (dalpha is not null || dgamma is not null || dbeta is not null)
+            {
+                var da = new Span<double>(scratch, 3 * nb * c, c);
+                var dg = new Span<double>(scratch, 3 * nb * c + c, c);
+                var dbt = new Span<double>(scratch, 3 * nb * c + 2 * c, c);
+                da.Clear();
+                dg.Clear();
+                dbt.Clear();
+                for (int n = 0; n < nb; n++)
+                {
+                    int o = n * per;
+                    for (int ch = 0; ch < c; ch++)
+                    {
+                        double mhat = (st[o + ch] - st[o + 2 * c]) * (double)st[o + 2 * c + 1];
+                        int plane = n * c + ch;
+                        dbt[ch] += sumDy[plane];
+                        dg[ch] += sumDyH[plane] + al[ch] * mhat * sumDy[plane];
+                        da[ch] += ga[ch] * mhat * sumDy[plane];
+                    }
+                }
+
+                WriteVector(dalpha, da, accumulate);
+                WriteVector(dgamma, dg, accumulate);
+                WriteVector(dbeta, dbt, accumulate);
+            }
+
+            if (dx is null)
+            {
+                return;
+            }
+
+            // Gradient reaching each channel mean through mhat (the unbiased-variance normalisation over channels).
+            for (int n = 0; n < nb; n++)
+            {
+                int o = n * per;
+                double m = st[o + 2 * c], rsv = st[o + 2 * c + 1];
+                double gu = 0;
+                for (int ch = 0; ch < c; ch++)
+                {
+                    double gm = ga[ch] * al[ch] * sumDy[n * c + ch];
+                    gu += gm * (st[o + ch] - m);
+                }
+
+                // d rsv/d v = −½ rsv³; d v/d u_c = 2 u_c/(C − 1)
+                double dv = -0.5 * rsv * rsv * rsv * gu;
+                double mean = 0;
+                for (int ch = 0; ch < c; ch++)
+                {
+                    double gm = ga[ch] * al[ch] * sumDy[n * c + ch];
+                    double du = rsv * gm + dv * 2.0 * (st[o + ch] - m) / (c - 1);
+                    dmu[n * c + ch] = du;
+                    mean += du;
+                }
+
+                mean /= c;
+                for (int ch = 0; ch < c; ch++)
+                {
+                    dmu[n * c + ch] -= mean;
+                }
+            }
+
+            SimdWorkers.Shared.For(nb * c, new InstanceNormInputGradient(xd, dyd, D(dx), st, ga, scratch, nb * c, c, hw, per, accumulate));
+        }
+        finally
+        {
+            SimdScratch.Doubles.Return(scratch);
+        }
+    }
+
+    /// <summary>Per plane: Σ dy into sums[plane] and Σ dy·(x − μ)·rstd into sums[planes + plane].</summary>
+    private readonly struct InstanceNormGradientSums(float[] x, float[] dy, float[] st, double[] sums, int planes, int c, int hw, int per) : IParallelBody
+    {
+        public void Run(int plane)
         {
             int n = plane / c, ch = plane % c, o = n * per;
             float mu = st[o + ch], rstd = st[o + c + ch];
@@ -141,96 +234,42 @@ public sealed class SimdBackend : ComputeBackend
             int off = plane * hw;
             for (int i = 0; i < hw; i++)
             {
-                double g = dyd[off + i];
+                double g = dy[off + i];
                 a += g;
-                bsum += g * (xd[off + i] - mu) * rstd;
+                bsum += g * (x[off + i] - mu) * rstd;
             }
 
-            sumDy[plane] = a;
-            sumDyH[plane] = bsum;
-        });
-
-        if (dalpha is not null || dgamma is not null || dbeta is not null)
-        {
-            var da = new double[c];
-            var dg = new double[c];
-            var dbt = new double[c];
-            for (int n = 0; n < nb; n++)
-            {
-                int o = n * per;
-                for (int ch = 0; ch < c; ch++)
-                {
-                    double mhat = (st[o + ch] - st[o + 2 * c]) * (double)st[o + 2 * c + 1];
-                    int plane = n * c + ch;
-                    dbt[ch] += sumDy[plane];
-                    dg[ch] += sumDyH[plane] + al[ch] * mhat * sumDy[plane];
-                    da[ch] += ga[ch] * mhat * sumDy[plane];
-                }
-            }
-
-            WriteVector(dalpha, da, accumulate);
-            WriteVector(dgamma, dg, accumulate);
-            WriteVector(dbeta, dbt, accumulate);
+            sums[plane] = a;
+            sums[planes + plane] = bsum;
         }
+    }
 
-        if (dx is null)
-        {
-            return;
-        }
-
-        float[] dxd = D(dx);
-        // Gradient reaching each channel mean through mhat (the unbiased-variance normalisation over channels).
-        var dmu = new double[nb * c];
-        for (int n = 0; n < nb; n++)
-        {
-            int o = n * per;
-            double m = st[o + 2 * c], rsv = st[o + 2 * c + 1];
-            double gu = 0;
-            for (int ch = 0; ch < c; ch++)
-            {
-                double gm = ga[ch] * al[ch] * sumDy[n * c + ch];
-                gu += gm * (st[o + ch] - m);
-            }
-
-            // d rsv/d v = −½ rsv³; d v/d u_c = 2 u_c/(C − 1)
-            double dv = -0.5 * rsv * rsv * rsv * gu;
-            double mean = 0;
-            for (int ch = 0; ch < c; ch++)
-            {
-                double gm = ga[ch] * al[ch] * sumDy[n * c + ch];
-                double du = rsv * gm + dv * 2.0 * (st[o + ch] - m) / (c - 1);
-                dmu[n * c + ch] = du;
-                mean += du;
-            }
-
-            mean /= c;
-            for (int ch = 0; ch < c; ch++)
-            {
-                dmu[n * c + ch] -= mean;
-            }
-        }
-
-        Parallel.For(0, nb * c, plane =>
+    /// <summary>
+    /// Per plane: dx (+)= γ·rstd·(dy − mean(dy) − h·mean(dy·h)) + dμ/HW, from sums = [Σ dy | Σ dy·h | dμ], each one
+    /// value per plane.
+    /// </summary>
+    private readonly struct InstanceNormInputGradient(float[] x, float[] dy, float[] dx, float[] st, float[] ga, double[] sums,
+        int planes, int c, int hw, int per, bool accumulate) : IParallelBody
+    {
+        public void Run(int plane)
         {
             int n = plane / c, ch = plane % c, o = n * per;
             float mu = st[o + ch], rstd = st[o + c + ch];
-            float g = ga[ch];
-            // dx = γ·rstd·(dy − mean(dy) − h·mean(dy·h)) + dμ/HW
-            float meanDy = (float)(sumDy[plane] / hw);
-            float meanDyH = (float)(sumDyH[plane] / hw);
-            float add = (float)(dmu[plane] / hw);
+            float meanDy = (float)(sums[plane] / hw);
+            float meanDyH = (float)(sums[planes + plane] / hw);
+            float add = (float)(sums[2 * planes + plane] / hw);
             int off = plane * hw;
-            float gr = g * rstd;
+            float gr = ga[ch] * rstd;
             for (int i = 0; i < hw; i++)
             {
-                float h = (xd[off + i] - mu) * rstd;
-                float v = gr * (dyd[off + i] - meanDy - h * meanDyH) + add;
-                dxd[off + i] = accumulate ? dxd[off + i] + v : v;
+                float h = (x[off + i] - mu) * rstd;
+                float v = gr * (dy[off + i] - meanDy - h * meanDyH) + add;
+                dx[off + i] = accumulate ? dx[off + i] + v : v;
             }
-        });
+        }
     }
 
-    private static void WriteVector(Tensor? t, double[] values, bool accumulate)
+    private static void WriteVector(Tensor? t, ReadOnlySpan<double> values, bool accumulate)
     {
         if (t is null)
         {
@@ -247,10 +286,16 @@ public sealed class SimdBackend : ComputeBackend
     // ---------------------------------------------------------------- activations and pools
 
     /// <inheritdoc/>
-    protected override void EluCore(Tensor x, Tensor y)
+    protected override void EluCore(Tensor x, Tensor y) => ForChunks(x.Length, new EluChunk(D(x), D(y)));
+
+    /// <inheritdoc/>
+    protected override void EluBackwardCore(Tensor x, Tensor dy, Tensor dx, bool accumulate) =>
+        ForChunks(x.Length, new EluBackwardChunk(D(x), D(dy), D(dx), accumulate));
+
+    /// <summary>y = ELU(x) on [start, start + length).</summary>
+    private readonly struct EluChunk(float[] xd, float[] yd) : IChunkBody
     {
-        float[] xd = D(x), yd = D(y);
-        ForChunks(x.Length, (start, len) =>
+        public void Run(int start, int len)
         {
             var xv = MemoryMarshal.Cast<float, Vector<float>>(xd.AsSpan(start, len));
             var yv = MemoryMarshal.Cast<float, Vector<float>>(yd.AsSpan(start, len));
@@ -266,14 +311,13 @@ public sealed class SimdBackend : ComputeBackend
                 float v = xd[i];
                 yd[i] = v > 0f ? v : MathF.Exp(v) - 1f;
             }
-        });
+        }
     }
 
-    /// <inheritdoc/>
-    protected override void EluBackwardCore(Tensor x, Tensor dy, Tensor dx, bool accumulate)
+    /// <summary>dx (+)= dy·ELU'(x) on [start, start + length).</summary>
+    private readonly struct EluBackwardChunk(float[] xd, float[] g, float[] o, bool accumulate) : IChunkBody
     {
-        float[] xd = D(x), g = D(dy), o = D(dx);
-        ForChunks(x.Length, (start, len) =>
+        public void Run(int start, int len)
         {
             var xv = MemoryMarshal.Cast<float, Vector<float>>(xd.AsSpan(start, len));
             var gv = MemoryMarshal.Cast<float, Vector<float>>(g.AsSpan(start, len));
@@ -291,17 +335,29 @@ public sealed class SimdBackend : ComputeBackend
                 float d = v > 0f ? g[i] : g[i] * MathF.Exp(v);
                 o[i] = accumulate ? o[i] + d : d;
             }
-        });
+        }
     }
 
     /// <inheritdoc/>
     protected override void MeanPool2x2Core(Tensor x, Tensor y)
     {
         var s = x.Shape;
-        int h = s.H, w = s.W, ho = h / 2, wo = w / 2;
-        float[] xd = D(x), yd = D(y);
-        Parallel.For(0, s.N * s.C, plane =>
+        SimdWorkers.Shared.For(s.N * s.C, new MeanPoolPlane(D(x), D(y), s.H, s.W));
+    }
+
+    /// <inheritdoc/>
+    protected override void MeanPool2x2BackwardCore(Tensor dy, Tensor dx, bool accumulate)
+    {
+        var s = dx.Shape;
+        SimdWorkers.Shared.For(s.N * s.C, new MeanPoolBackwardPlane(D(dy), D(dx), s.H, s.W, accumulate));
+    }
+
+    /// <summary>One plane of the 2×2 mean pool.</summary>
+    private readonly struct MeanPoolPlane(float[] xd, float[] yd, int h, int w) : IParallelBody
+    {
+        public void Run(int plane)
         {
+            int ho = h / 2, wo = w / 2;
             int xi = plane * h * w, yi = plane * ho * wo;
             for (int i = 0; i < ho; i++)
             {
@@ -312,17 +368,15 @@ public sealed class SimdBackend : ComputeBackend
                     yd[yi + i * wo + j] = (xd[p] + xd[p + w] + xd[p + 1] + xd[p + w + 1]) / 4f;
                 }
             }
-        });
+        }
     }
 
-    /// <inheritdoc/>
-    protected override void MeanPool2x2BackwardCore(Tensor dy, Tensor dx, bool accumulate)
+    /// <summary>One plane of the 2×2 mean pool's backward: dx (+)= dy/4 over each window.</summary>
+    private readonly struct MeanPoolBackwardPlane(float[] g, float[] o, int h, int w, bool accumulate) : IParallelBody
     {
-        var s = dx.Shape;
-        int h = s.H, w = s.W, wo = w / 2;
-        float[] g = D(dy), o = D(dx);
-        Parallel.For(0, s.N * s.C, plane =>
+        public void Run(int plane)
         {
+            int wo = w / 2;
             int xi = plane * h * w, yi = plane * (h / 2) * wo;
             for (int i = 0; i < h; i++)
             {
@@ -333,120 +387,43 @@ public sealed class SimdBackend : ComputeBackend
                     o[p] = accumulate ? o[p] + v : v;
                 }
             }
-        });
+        }
     }
 
     /// <inheritdoc/>
     protected override void MaxPool2dCore(Tensor x, Tensor y, int kernel)
     {
         var s = x.Shape;
-        int hw = s.H * s.W;
-        float[] xd = D(x), yd = D(y);
-        Parallel.For(0, s.N * s.C, () => new MaxPoolScratch(hw), (plane, _, scratch) =>
-        {
-            scratch.Run(xd, plane * hw, s.H, s.W, kernel / 2);
-            Array.Copy(scratch.Value, 0, yd, plane * hw, hw);
-            return scratch;
-        }, _ => { });
+        SimdMaxPool.Forward(D(x), D(y), s.N * s.C, s.H, s.W, kernel / 2);
     }
 
     /// <inheritdoc/>
     protected override void MaxPool2dBackwardCore(Tensor x, Tensor dy, Tensor dx, int kernel, bool accumulate)
     {
         var s = x.Shape;
-        int hw = s.H * s.W;
-        float[] xd = D(x), g = D(dy), o = D(dx);
-        Parallel.For(0, s.N * s.C, () => new MaxPoolScratch(hw), (plane, _, scratch) =>
-        {
-            int off = plane * hw;
-            scratch.Run(xd, off, s.H, s.W, kernel / 2);
-            if (!accumulate)
-            {
-                Array.Clear(o, off, hw);
-            }
-
-            for (int i = 0; i < hw; i++)
-            {
-                o[off + scratch.Index[i]] += g[off + i];
-            }
-
-            return scratch;
-        }, _ => { });
-    }
-
-    /// <summary>
-    /// Separable stride-1 max pool of one plane with −∞ padding, tracking PyTorch's winner (the first maximum
-    /// in row-major window order): a row pass keeps, per window of 2r+1 columns, the max and its first column;
-    /// a column pass then keeps the first row whose row-max is the window max. The first row holding the max,
-    /// at its first column, is exactly the first maximum in row-major order. NaN wins, as in PyTorch.
-    /// </summary>
-    private sealed class MaxPoolScratch(int size)
-    {
-        private readonly float[] _rowMax = new float[size];
-        private readonly int[] _rowArg = new int[size];
-
-        public float[] Value { get; } = new float[size];
-
-        public int[] Index { get; } = new int[size];
-
-        public void Run(float[] x, int off, int h, int w, int r)
-        {
-            for (int i = 0; i < h; i++)
-            {
-                int row = off + i * w;
-                for (int j = 0; j < w; j++)
-                {
-                    int lo = Math.Max(0, j - r), hi = Math.Min(w - 1, j + r);
-                    float best = x[row + lo];
-                    int arg = lo;
-                    for (int jj = lo + 1; jj <= hi && !float.IsNaN(best); jj++)
-                    {
-                        float v = x[row + jj];
-                        if (v > best || float.IsNaN(v))
-                        {
-                            best = v;
-                            arg = jj;
-                        }
-                    }
-
-                    _rowMax[i * w + j] = best;
-                    _rowArg[i * w + j] = arg;
-                }
-            }
-
-            for (int i = 0; i < h; i++)
-            {
-                int lo = Math.Max(0, i - r), hi = Math.Min(h - 1, i + r);
-                for (int j = 0; j < w; j++)
-                {
-                    float best = _rowMax[lo * w + j];
-                    int arg = lo * w + _rowArg[lo * w + j];
-                    for (int ii = lo + 1; ii <= hi && !float.IsNaN(best); ii++)
-                    {
-                        float v = _rowMax[ii * w + j];
-                        if (v > best || float.IsNaN(v))
-                        {
-                            best = v;
-                            arg = ii * w + _rowArg[ii * w + j];
-                        }
-                    }
-
-                    Value[i * w + j] = best;
-                    Index[i * w + j] = arg;
-                }
-            }
-        }
+        SimdMaxPool.Backward(D(x), D(dy), D(dx), s.N * s.C, s.H, s.W, kernel / 2, accumulate);
     }
 
     /// <inheritdoc/>
     protected override void BilinearResizeCore(Tensor x, Tensor y)
     {
         var (xs, ys) = (x.Shape, y.Shape);
-        int hi = xs.H, wi = xs.W, ho = ys.H, wo = ys.W;
-        float[] xd = D(x), yd = D(y);
-        float sh = BilinearScale(hi, ho), sw = BilinearScale(wi, wo);
-        Parallel.For(0, xs.N * xs.C, plane =>
+        SimdWorkers.Shared.For(xs.N * xs.C, new BilinearPlane(D(x), D(y), xs.H, xs.W, ys.H, ys.W));
+    }
+
+    /// <inheritdoc/>
+    protected override void BilinearResizeBackwardCore(Tensor dy, Tensor dx, bool accumulate)
+    {
+        var (xs, ys) = (dx.Shape, dy.Shape);
+        SimdWorkers.Shared.For(xs.N * xs.C, new BilinearBackwardPlane(D(dy), D(dx), xs.H, xs.W, ys.H, ys.W, accumulate));
+    }
+
+    /// <summary>One plane of the align_corners bilinear resize from hi×wi to ho×wo.</summary>
+    private readonly struct BilinearPlane(float[] xd, float[] yd, int hi, int wi, int ho, int wo) : IParallelBody
+    {
+        public void Run(int plane)
         {
+            float sh = BilinearScale(hi, ho), sw = BilinearScale(wi, wo);
             int xoff = plane * hi * wi, yoff = plane * ho * wo;
             for (int i = 0; i < ho; i++)
             {
@@ -459,18 +436,15 @@ public sealed class SimdBackend : ComputeBackend
                     yd[yoff + i * wo + j] = (1f - li) * top + li * bottom;
                 }
             }
-        });
+        }
     }
 
-    /// <inheritdoc/>
-    protected override void BilinearResizeBackwardCore(Tensor dy, Tensor dx, bool accumulate)
+    /// <summary>One plane of the resize's adjoint: dx (+)= resizeᵀ(dy).</summary>
+    private readonly struct BilinearBackwardPlane(float[] g, float[] o, int hi, int wi, int ho, int wo, bool accumulate) : IParallelBody
     {
-        var (xs, ys) = (dx.Shape, dy.Shape);
-        int hi = xs.H, wi = xs.W, ho = ys.H, wo = ys.W;
-        float[] g = D(dy), o = D(dx);
-        float sh = BilinearScale(hi, ho), sw = BilinearScale(wi, wo);
-        Parallel.For(0, xs.N * xs.C, plane =>
+        public void Run(int plane)
         {
+            float sh = BilinearScale(hi, ho), sw = BilinearScale(wi, wo);
             int xoff = plane * hi * wi, yoff = plane * ho * wo;
             if (!accumulate)
             {
@@ -490,7 +464,7 @@ public sealed class SimdBackend : ComputeBackend
                     o[xoff + i1 * wi + j1] += li * lj * v;
                 }
             }
-        });
+        }
     }
 
     /// <summary>align_corners = true: source = dst·(in − 1)/(out − 1), and 0 when out = 1 (as PyTorch).</summary>
@@ -508,19 +482,23 @@ public sealed class SimdBackend : ComputeBackend
     // ---------------------------------------------------------------- elementwise
 
     /// <inheritdoc/>
-    protected override void MultiplyBroadcastCore(Tensor x, Tensor w, Tensor y)
-    {
-        float[] xd = D(x), wd = D(w), yd = D(y);
-        ForBroadcastSegments(x.Length, wd.Length, (start, wStart, len) =>
-            MultiplySpan(xd.AsSpan(start, len), wd.AsSpan(wStart, len), yd.AsSpan(start, len)));
-    }
+    protected override void MultiplyBroadcastCore(Tensor x, Tensor w, Tensor y) =>
+        ForChunks(x.Length, new BroadcastSegments<MultiplySegment>(new MultiplySegment(D(x), D(w), D(y)), D(w).Length));
 
     /// <inheritdoc/>
-    protected override void AddBroadcastCore(Tensor x, float alpha, Tensor w, Tensor y)
+    protected override void AddBroadcastCore(Tensor x, float alpha, Tensor w, Tensor y) =>
+        ForChunks(x.Length, new BroadcastSegments<AddScaledSegment>(new AddScaledSegment(D(x), alpha, D(w), D(y)), D(w).Length));
+
+    /// <summary>y[i] = x[i]·w[i mod period] on a segment that meets one contiguous piece of w.</summary>
+    private readonly struct MultiplySegment(float[] xd, float[] wd, float[] yd) : ISegmentBody
     {
-        float[] xd = D(x), wd = D(w), yd = D(y);
-        ForBroadcastSegments(x.Length, wd.Length, (start, wStart, len) =>
-            AddScaledSpan(xd.AsSpan(start, len), alpha, wd.AsSpan(wStart, len), yd.AsSpan(start, len)));
+        public void Run(int start, int wStart, int len) => MultiplySpan(xd.AsSpan(start, len), wd.AsSpan(wStart, len), yd.AsSpan(start, len));
+    }
+
+    /// <summary>y[i] = x[i] + alpha·w[i mod period] on a segment that meets one contiguous piece of w.</summary>
+    private readonly struct AddScaledSegment(float[] xd, float alpha, float[] wd, float[] yd) : ISegmentBody
+    {
+        public void Run(int start, int wStart, int len) => AddScaledSpan(xd.AsSpan(start, len), alpha, wd.AsSpan(wStart, len), yd.AsSpan(start, len));
     }
 
     /// <inheritdoc/>
@@ -538,10 +516,13 @@ public sealed class SimdBackend : ComputeBackend
     }
 
     /// <inheritdoc/>
-    protected override void AdamUpdateCore(Tensor parameter, Tensor gradient, Tensor m, Tensor v, AdamStep step)
+    protected override void AdamUpdateCore(Tensor parameter, Tensor gradient, Tensor m, Tensor v, AdamStep step) =>
+        ForChunks(parameter.Length, new AdamChunk(D(parameter), D(gradient), D(m), D(v), step));
+
+    /// <summary>The fused Adam step on [start, start + length).</summary>
+    private readonly struct AdamChunk(float[] p, float[] g, float[] md, float[] vd, AdamStep step) : IChunkBody
     {
-        float[] p = D(parameter), g = D(gradient), md = D(m), vd = D(v);
-        ForChunks(p.Length, (start, len) =>
+        public void Run(int start, int len)
         {
             for (int i = start; i < start + len; i++)
             {
@@ -553,7 +534,7 @@ public sealed class SimdBackend : ComputeBackend
                 vd[i] = vi;
                 p[i] -= step.LearningRate * (mi / step.Correction1) / (MathF.Sqrt(vi / step.Correction2) + step.Epsilon);
             }
-        });
+        }
     }
 
     /// <inheritdoc/>
@@ -563,10 +544,12 @@ public sealed class SimdBackend : ComputeBackend
     protected override void CopyCore(Tensor x, Tensor y) => D(x).AsSpan().CopyTo(D(y));
 
     /// <inheritdoc/>
-    protected override void AddCore(Tensor a, Tensor b, Tensor y)
+    protected override void AddCore(Tensor a, Tensor b, Tensor y) => ForChunks(a.Length, new AddChunk(D(a), D(b), D(y)));
+
+    /// <summary>y = a + b on [start, start + length).</summary>
+    private readonly struct AddChunk(float[] ad, float[] bd, float[] yd) : IChunkBody
     {
-        float[] ad = D(a), bd = D(b), yd = D(y);
-        ForChunks(a.Length, (start, len) =>
+        public void Run(int start, int len)
         {
             var av = MemoryMarshal.Cast<float, Vector<float>>(ad.AsSpan(start, len));
             var bv = MemoryMarshal.Cast<float, Vector<float>>(bd.AsSpan(start, len));
@@ -580,37 +563,52 @@ public sealed class SimdBackend : ComputeBackend
             {
                 yd[i] = ad[i] + bd[i];
             }
-        });
+        }
     }
 
     /// <inheritdoc/>
-    protected override void AffineCore(Tensor x, float scale, float shift, Tensor y)
+    protected override void AffineCore(Tensor x, float scale, float shift, Tensor y) =>
+        ForChunks(x.Length, new AffineChunk(D(x), scale, shift, D(y)));
+
+    /// <summary>y = scale·x + shift on [start, start + length).</summary>
+    private readonly struct AffineChunk(float[] xd, float scale, float shift, float[] yd) : IChunkBody
     {
-        float[] xd = D(x), yd = D(y);
-        ForChunks(x.Length, (start, len) => AffineSpan(xd.AsSpan(start, len), scale, shift, yd.AsSpan(start, len)));
+        public void Run(int start, int len) => AffineSpan(xd.AsSpan(start, len), scale, shift, yd.AsSpan(start, len));
     }
 
     /// <inheritdoc/>
-    protected override void AxpyCore(float alpha, Tensor x, Tensor y)
+    protected override void AxpyCore(float alpha, Tensor x, Tensor y) => ForChunks(x.Length, new AxpyChunk(alpha, D(x), D(y)));
+
+    /// <summary>y += alpha·x on [start, start + length).</summary>
+    private readonly struct AxpyChunk(float alpha, float[] xd, float[] yd) : IChunkBody
     {
-        float[] xd = D(x), yd = D(y);
-        ForChunks(x.Length, (start, len) => AxpySpan(alpha, xd.AsSpan(start, len), yd.AsSpan(start, len)));
+        public void Run(int start, int len) => AxpySpan(alpha, xd.AsSpan(start, len), yd.AsSpan(start, len));
     }
 
     /// <inheritdoc/>
-    protected override void ScalePerSampleCore(Tensor x, Tensor s, Tensor y)
-    {
-        float[] xd = D(x), sd = D(s), yd = D(y);
-        int per = x.Shape.PerSample;
-        Parallel.For(0, x.Shape.N, n => AffineSpan(xd.AsSpan(n * per, per), sd[n], 0f, yd.AsSpan(n * per, per)));
-    }
+    protected override void ScalePerSampleCore(Tensor x, Tensor s, Tensor y) =>
+        SimdWorkers.Shared.For(x.Shape.N, new PerSampleAxpy(D(x), D(s), D(y), x.Shape.PerSample, 1f, Accumulate: false));
 
     /// <inheritdoc/>
-    protected override void AxpyPerSampleCore(float alpha, Tensor s, Tensor x, Tensor y)
+    protected override void AxpyPerSampleCore(float alpha, Tensor s, Tensor x, Tensor y) =>
+        SimdWorkers.Shared.For(x.Shape.N, new PerSampleAxpy(D(x), D(s), D(y), x.Shape.PerSample, alpha, Accumulate: true));
+
+    /// <summary>Sample n: y[n] = s[n]·x[n], or with <paramref name="Accumulate"/> y[n] += alpha·s[n]·x[n].</summary>
+    private readonly record struct PerSampleAxpy(float[] X, float[] S, float[] Y, int PerSample, float Alpha, bool Accumulate) : IParallelBody
     {
-        float[] xd = D(x), sd = D(s), yd = D(y);
-        int per = x.Shape.PerSample;
-        Parallel.For(0, x.Shape.N, n => AxpySpan(alpha * sd[n], xd.AsSpan(n * per, per), yd.AsSpan(n * per, per)));
+        public void Run(int n)
+        {
+            var x = X.AsSpan(n * PerSample, PerSample);
+            var y = Y.AsSpan(n * PerSample, PerSample);
+            if (Accumulate)
+            {
+                AxpySpan(Alpha * S[n], x, y);
+            }
+            else
+            {
+                AffineSpan(x, S[n], 0f, y);
+            }
+        }
     }
 
     private static void AffineSpan(ReadOnlySpan<float> x, float scale, float shift, Span<float> y)
@@ -679,20 +677,29 @@ public sealed class SimdBackend : ComputeBackend
         }
     }
 
+    /// <summary>A piece of a broadcast op: x from <c>start</c>, the weight from <c>wStart</c>, <c>length</c> elements.</summary>
+    private interface ISegmentBody
+    {
+        void Run(int start, int wStart, int length);
+    }
+
     /// <summary>
-    /// Runs <paramref name="body"/>(start, start mod period, length) over [0, total) in pieces that never cross a
-    /// multiple of <paramref name="period"/>, so that each piece of x meets one contiguous piece of a broadcast weight.
+    /// Runs the segment body over a chunk in pieces that never cross a multiple of <paramref name="period"/>, so that
+    /// each piece of x meets one contiguous piece of a broadcast weight.
     /// </summary>
-    private static void ForBroadcastSegments(int total, int period, Action<int, int, int> body) =>
-        ForChunks(total, (start, len) =>
+    private readonly struct BroadcastSegments<TBody>(TBody body, int period) : IChunkBody
+        where TBody : struct, ISegmentBody
+    {
+        public void Run(int start, int len)
         {
             for (int i = start, end = start + len; i < end;)
             {
                 int offset = i % period, piece = Math.Min(end - i, period - offset);
-                body(i, offset, piece);
+                body.Run(i, offset, piece);
                 i += piece;
             }
-        });
+        }
+    }
 
     // ---------------------------------------------------------------- matrix–vector products
 
@@ -707,7 +714,13 @@ public sealed class SimdBackend : ComputeBackend
     private static void MatVecRows(float[] a, float[] x, float[] y, int batch, int rows, int cols)
     {
         int rowBlock = MatVecBlock(rows, Math.Max(1, MatVecBlockFloats / cols), 1);
-        ForMatVecTiles(rows, rowBlock, batch, (long)batch * rows * cols, (r0, r1, b0, b1) =>
+        ForMatVecTiles(rows, rowBlock, batch, (long)batch * rows * cols, new MatVecRowTile(a, x, y, rows, cols));
+    }
+
+    /// <summary>Rows r0 … r1−1 of A times samples b0 … b1−1.</summary>
+    private readonly struct MatVecRowTile(float[] a, float[] x, float[] y, int rows, int cols) : IMatVecTile
+    {
+        public void Run(int r0, int r1, int b0, int b1)
         {
             for (int b = b0; b < b1; b++)
             {
@@ -717,7 +730,7 @@ public sealed class SimdBackend : ComputeBackend
                     y[b * rows + r] = DotProduct(new ReadOnlySpan<float>(a, r * cols, cols), xb);
                 }
             }
-        });
+        }
     }
 
     /// <summary>
@@ -730,7 +743,13 @@ public sealed class SimdBackend : ComputeBackend
     {
         // Segments of at least 128 floats (512 B) keep the per-call overhead small; at most 1024 (4 KiB, 16 KiB for four rows) keep them in L1.
         int colBlock = MatVecBlock(cols, 1024, 128);
-        ForMatVecTiles(cols, colBlock, batch, (long)batch * rows * cols, (c0, c1, b0, b1) =>
+        ForMatVecTiles(cols, colBlock, batch, (long)batch * rows * cols, new MatVecColumnTile(a, x, y, rows, cols));
+    }
+
+    /// <summary>Columns c0 … c1−1 of Aᵀx for samples b0 … b1−1.</summary>
+    private readonly struct MatVecColumnTile(float[] a, float[] x, float[] y, int rows, int cols) : IMatVecTile
+    {
+        public void Run(int c0, int c1, int b0, int b1)
         {
             int width = c1 - c0;
             for (int b = b0; b < b1; b++)
@@ -760,7 +779,7 @@ public sealed class SimdBackend : ComputeBackend
                     AxpySpan(x[b * rows + r], segment, y.AsSpan(b * cols + c0, width));
                 }
             }
-        });
+        }
     }
 
     /// <summary>
@@ -793,32 +812,47 @@ public sealed class SimdBackend : ComputeBackend
     /// </summary>
     private static int MatVecBlock(int extent, int largest, int smallest)
     {
-        int spread = (extent + 4 * Environment.ProcessorCount - 1) / (4 * Environment.ProcessorCount);
+        int threads = SimdWorkers.Shared.Concurrency;
+        int spread = (extent + 4 * threads - 1) / (4 * threads);
         return Math.Clamp(Math.Min(largest, Math.Max(smallest, spread)), 1, extent);
     }
 
     /// <summary>
-    /// Runs <paramref name="body"/>(first, end, firstSample, endSample) over blocks of <paramref name="extent"/> times
+    /// Runs <paramref name="tile"/>(first, end, firstSample, endSample) over blocks of <paramref name="extent"/> times
     /// chunks of the batch, in parallel when the product has at least <see cref="ParallelThreshold"/> multiply-adds.
     /// The batch is split only as far as needed to give every thread a few items.
     /// </summary>
-    private static void ForMatVecTiles(int extent, int block, int batch, long multiplyAdds, Action<int, int, int, int> body)
+    private static void ForMatVecTiles<TTile>(int extent, int block, int batch, long multiplyAdds, in TTile tile)
+        where TTile : struct, IMatVecTile
     {
         if (multiplyAdds < ParallelThreshold)
         {
-            body(0, extent, 0, batch);
+            tile.Run(0, extent, 0, batch);
             return;
         }
 
         int blocks = (extent + block - 1) / block;
-        int chunksWanted = Math.Clamp((4 * Environment.ProcessorCount + blocks - 1) / blocks, 1, batch);
+        int chunksWanted = Math.Clamp((4 * SimdWorkers.Shared.Concurrency + blocks - 1) / blocks, 1, batch);
         int perChunk = (batch + chunksWanted - 1) / chunksWanted;
         int chunks = (batch + perChunk - 1) / perChunk;
-        Parallel.For(0, blocks * chunks, item =>
+        SimdWorkers.Shared.For(blocks * chunks, new MatVecTiles<TTile>(tile, extent, block, blocks, batch, perChunk));
+    }
+
+    /// <summary>A block of rows or columns times a chunk of the batch: (first, end, firstSample, endSample).</summary>
+    private interface IMatVecTile
+    {
+        void Run(int first, int end, int firstSample, int endSample);
+    }
+
+    /// <summary>Item = block + blocks·chunk.</summary>
+    private readonly struct MatVecTiles<TTile>(TTile tile, int extent, int block, int blocks, int batch, int perChunk) : IParallelBody
+        where TTile : struct, IMatVecTile
+    {
+        public void Run(int item)
         {
             int blk = item % blocks, chunk = item / blocks;
-            body(blk * block, Math.Min(extent, (blk + 1) * block), chunk * perChunk, Math.Min(batch, (chunk + 1) * perChunk));
-        });
+            tile.Run(blk * block, Math.Min(extent, (blk + 1) * block), chunk * perChunk, Math.Min(batch, (chunk + 1) * perChunk));
+        }
     }
 
     /// <summary>
@@ -952,34 +986,52 @@ public sealed class SimdBackend : ComputeBackend
     // ---------------------------------------------------------------- random numbers
 
     /// <inheritdoc/>
-    protected override void FillGaussianCore(Tensor y, ulong seed, ulong offset)
+    protected override void FillGaussianCore(Tensor y, ulong seed, ulong offset) => ForChunks(y.Length, new GaussianChunk(D(y), seed, offset));
+
+    /// <summary>y[i] = Philox Gaussian (seed, offset + i) on [start, start + length).</summary>
+    private readonly struct GaussianChunk(float[] yd, ulong seed, ulong offset) : IChunkBody
     {
-        float[] yd = D(y);
-        ForChunks(y.Length, (start, len) =>
+        public void Run(int start, int len)
         {
             for (int i = start; i < start + len; i++)
             {
                 yd[i] = Philox.Gaussian(seed, offset + (ulong)i);
             }
-        });
+        }
     }
 
-    /// <summary>Runs <paramref name="body"/>(start, length) over [0, total) in chunks, in parallel when large.</summary>
-    private static void ForChunks(int total, Action<int, int> body)
+    // ---------------------------------------------------------------- parallel loops
+
+    /// <summary>A piece [start, start + length) of an elementwise op.</summary>
+    private interface IChunkBody
+    {
+        void Run(int start, int length);
+    }
+
+    /// <summary>Runs <paramref name="body"/> over [0, total) in chunks, in parallel when large.</summary>
+    private static void ForChunks<TBody>(int total, in TBody body)
+        where TBody : struct, IChunkBody
     {
         if (total < ParallelThreshold)
         {
-            body(0, total);
+            body.Run(0, total);
             return;
         }
 
-        int chunks = Math.Min(Environment.ProcessorCount * 4, (total + ParallelThreshold - 1) / ParallelThreshold);
+        int chunks = Math.Min(SimdWorkers.Shared.Concurrency * 4, (total + ParallelThreshold - 1) / ParallelThreshold);
         int size = (total + chunks - 1) / chunks;
         size = (size + 15) & ~15;
-        Parallel.For(0, (total + size - 1) / size, c =>
+        SimdWorkers.Shared.For((total + size - 1) / size, new Chunks<TBody>(body, total, size));
+    }
+
+    /// <summary>Chunk c of a <see cref="ForChunks"/> loop.</summary>
+    private readonly struct Chunks<TBody>(TBody body, int total, int size) : IParallelBody
+        where TBody : struct, IChunkBody
+    {
+        public void Run(int c)
         {
             int start = c * size;
-            body(start, Math.Min(size, total - start));
-        });
+            body.Run(start, Math.Min(size, total - start));
+        }
     }
 }

@@ -19,7 +19,7 @@ namespace JointDiffusion.Gpu.Backends.Simd;
 /// dx[ci,i,j] = Σ_co Σ_ki,kj dy[co, i + pad − ki·dil, j + pad − kj·dil] · w[co,ci,ki,kj], and with
 /// ki' = k−1−ki that is a correlation of dy with w[co,ci,k−1−ki',k−1−kj'] at padding dil·(k−1) − pad (a
 /// negative padding crops); the kernels read those weights in place. Scratch comes from
-/// <see cref="ArrayPool{T}.Shared"/>.
+/// <see cref="SimdScratch"/>.
 /// </remarks>
 internal static class SimdConv2d
 {
@@ -117,10 +117,10 @@ internal static class SimdConv2d
         // The kernels read the 4 channels' weights in place at a fixed stride; only a ragged channel count
         // needs a copy with zero channels appended.
         int paddedOut = channelTiles * ChannelTile;
-        float[]? zeroPadded = paddedOut == p.OutChannels ? null : ArrayPool<float>.Shared.Rent(paddedOut * taps);
-        float[] padded = ArrayPool<float>.Shared.Rent(geo.BufferLength(planes));
-        int[] pairs = ArrayPool<int>.Shared.Rent(2 * taps);
-        int[] vectorTable = ArrayPool<int>.Shared.Rent(2 * geo.VectorCount);
+        float[]? zeroPadded = paddedOut == p.OutChannels ? null : SimdScratch.Floats.Rent(paddedOut * taps);
+        float[] padded = SimdScratch.Floats.Rent(geo.BufferLength(planes));
+        int[] pairs = SimdScratch.Ints.Rent(2 * taps);
+        int[] vectorTable = SimdScratch.Ints.Rent(2 * geo.VectorCount);
         try
         {
             float[] weights = zeroPadded ?? p.Weight;
@@ -150,63 +150,73 @@ internal static class SimdConv2d
             // in cache while the weights pass over it.
             int vectors = p.Samples * geo.VectorCount, samplePlanes = p.InChannels * geo.PlaneStride;
             int pixelTiles = CeilDiv(vectors, tileVectors);
-            int chunks = Math.Min(Math.Max(CeilDiv(ItemsPerCore * Environment.ProcessorCount, channelTiles), p.Samples), pixelTiles);
-            Parallel.For(0, chunks * channelTiles, CorrelateChunk);
-
-            // Optimised at once (see SimdConvKernels): on one core the tiering thread would wait behind this loop.
-            [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-            void CorrelateChunk(int item)
-            {
-                int chunk = item / channelTiles, channelTile = item % channelTiles;
-                Span<float> tile = stackalloc float[ChannelTile * 6 * lanes];
-                Span<nuint> starts = stackalloc nuint[6];
-                var tapPairs = new ReadOnlySpan<int>(pairs, 0, 2 * taps);
-                ref float input = ref MemoryMarshal.GetArrayDataReference(padded);
-                ref float w = ref weights[channelTile * ChannelTile * channelStride];
-                for (int pt = chunk * pixelTiles / chunks, end = (chunk + 1) * pixelTiles / chunks; pt < end; pt++)
-                {
-                    int first = pt * tileVectors, count = Math.Min(tileVectors, vectors - first);
-
-                    // The widest kernel that the tile fills; a partly filled one repeats the last vector.
-                    int width = wideTiles ? (count >= 5 ? 6 : count == 4 ? 4 : 3) : 3;
-                    int s = first / geo.VectorCount, t = first - s * geo.VectorCount;
-                    for (int u = 0; u < width; u++)
-                    {
-                        starts[u] = (nuint)(s * samplePlanes + vectorTable[2 * t]);
-                        if (u + 1 < count && ++t == geo.VectorCount)
-                        {
-                            (s, t) = (s + 1, 0);
-                        }
-                    }
-
-                    switch (width)
-                    {
-                        case 6:
-                            SimdConvKernels.Forward6<TL, TV>(ref input, ref w, (nuint)channelStride, tapPairs,
-                                starts[0], starts[1], starts[2], starts[3], starts[4], starts[5], tile);
-                            break;
-                        case 4:
-                            SimdConvKernels.Forward4<TL, TV>(ref input, ref w, (nuint)channelStride, tapPairs,
-                                starts[0], starts[1], starts[2], starts[3], tile);
-                            break;
-                        default:
-                            SimdConvKernels.Forward3<TL, TV>(ref input, ref w, (nuint)channelStride, tapPairs,
-                                starts[0], starts[1], starts[2], tile);
-                            break;
-                    }
-
-                    StoreTile<TL, TV>(p, geo, vectorTable, tile, width, count, first, channelTile);
-                }
-            }
+            int chunks = Math.Min(Math.Max(CeilDiv(ItemsPerCore * SimdWorkers.Shared.Concurrency, channelTiles), p.Samples), pixelTiles);
+            SimdWorkers.Shared.For(chunks * channelTiles, new CorrelateChunk<TL, TV>(p, geo, padded, weights, pairs, vectorTable,
+                channelStride, taps, channelTiles, chunks, pixelTiles, vectors, samplePlanes, tileVectors, wideTiles));
         }
         finally
         {
-            ArrayPool<int>.Shared.Return(vectorTable);
-            ArrayPool<int>.Shared.Return(pairs);
-            ArrayPool<float>.Shared.Return(padded);
+            SimdScratch.Ints.Return(vectorTable);
+            SimdScratch.Ints.Return(pairs);
+            SimdScratch.Floats.Return(padded);
             if (zeroPadded is not null)
             {
-                ArrayPool<float>.Shared.Return(zeroPadded);
+                SimdScratch.Floats.Return(zeroPadded);
+            }
+        }
+    }
+
+    /// <summary>One work item of <see cref="Correlate"/>: a chunk of pixel tiles through one 4-channel tile.</summary>
+    private readonly struct CorrelateChunk<TL, TV>(Correlation p, SimdConvGeometry geo, float[] padded, float[] weights, int[] pairs,
+        int[] vectorTable, int channelStride, int taps, int channelTiles, int chunks, int pixelTiles, int vectors, int samplePlanes,
+        int tileVectors, bool wideTiles) : IParallelBody
+        where TL : struct, ISimdConvLanes<TV>
+        where TV : struct
+    {
+        // Optimised at once (see SimdConvKernels): on one core the tiering thread would wait behind this loop.
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public void Run(int item)
+        {
+            int lanes = TL.Count;
+            int chunk = item / channelTiles, channelTile = item % channelTiles;
+            Span<float> tile = stackalloc float[ChannelTile * 6 * lanes];
+            Span<nuint> starts = stackalloc nuint[6];
+            var tapPairs = new ReadOnlySpan<int>(pairs, 0, 2 * taps);
+            ref float input = ref MemoryMarshal.GetArrayDataReference(padded);
+            ref float w = ref weights[channelTile * ChannelTile * channelStride];
+            for (int pt = chunk * pixelTiles / chunks, end = (chunk + 1) * pixelTiles / chunks; pt < end; pt++)
+            {
+                int first = pt * tileVectors, count = Math.Min(tileVectors, vectors - first);
+
+                // The widest kernel that the tile fills; a partly filled one repeats the last vector.
+                int width = wideTiles ? (count >= 5 ? 6 : count == 4 ? 4 : 3) : 3;
+                int s = first / geo.VectorCount, t = first - s * geo.VectorCount;
+                for (int u = 0; u < width; u++)
+                {
+                    starts[u] = (nuint)(s * samplePlanes + vectorTable[2 * t]);
+                    if (u + 1 < count && ++t == geo.VectorCount)
+                    {
+                        (s, t) = (s + 1, 0);
+                    }
+                }
+
+                switch (width)
+                {
+                    case 6:
+                        SimdConvKernels.Forward6<TL, TV>(ref input, ref w, (nuint)channelStride, tapPairs,
+                            starts[0], starts[1], starts[2], starts[3], starts[4], starts[5], tile);
+                        break;
+                    case 4:
+                        SimdConvKernels.Forward4<TL, TV>(ref input, ref w, (nuint)channelStride, tapPairs,
+                            starts[0], starts[1], starts[2], starts[3], tile);
+                        break;
+                    default:
+                        SimdConvKernels.Forward3<TL, TV>(ref input, ref w, (nuint)channelStride, tapPairs,
+                            starts[0], starts[1], starts[2], tile);
+                        break;
+                }
+
+                StoreTile<TL, TV>(p, geo, vectorTable, tile, width, count, first, channelTile);
             }
         }
     }
@@ -332,12 +342,12 @@ internal static class SimdConv2d
         int channelTiles = CeilDiv(cout, ChannelTile);
         int dyTileLength = vectors * ChannelTile * lanes;
 
-        float[] padded = ArrayPool<float>.Shared.Rent(geo.BufferLength(n * cin));
-        float[] dyTiles = ArrayPool<float>.Shared.Rent(n * channelTiles * dyTileLength);
+        float[] padded = SimdScratch.Floats.Rent(geo.BufferLength(n * cin));
+        float[] dyTiles = SimdScratch.Floats.Rent(n * channelTiles * dyTileLength);
         int groups = CeilDiv(taps, pairsPerTile);
-        int[] offsets = ArrayPool<int>.Shared.Rent(groups * pairsPerTile);
-        int[] starts = ArrayPool<int>.Shared.Rent(vectors);
-        int[] vectorTable = ArrayPool<int>.Shared.Rent(2 * vectors);
+        int[] offsets = SimdScratch.Ints.Rent(groups * pairsPerTile);
+        int[] starts = SimdScratch.Ints.Rent(vectors);
+        int[] vectorTable = SimdScratch.Ints.Rent(2 * vectors);
         try
         {
             geo.FillVectorTable(vectorTable);
@@ -349,29 +359,8 @@ internal static class SimdConv2d
                 padded.AsSpan(n * cin * geo.PlaneStride, geo.Slack).Clear();
             }
 
-            Parallel.For(0, padItems + packItems + biasItems, item =>
-            {
-                if (item < padItems)
-                {
-                    geo.PadPlane(x.AsSpan(item * h * w, h * w), padded.AsSpan(item * geo.PlaneStride, geo.PlaneStride));
-                }
-                else if (item < padItems + packItems)
-                {
-                    int st = item - padItems, s = st / channelTiles, channelTile = st % channelTiles;
-                    PackOutputGradient(dy, s, channelTile, cout, outPlane, geo, vectorTable, dyTiles.AsSpan(st * dyTileLength, dyTileLength));
-                }
-                else
-                {
-                    int o = item - padItems - packItems;
-                    double sum = 0;
-                    for (int s = 0; s < n; s++)
-                    {
-                        sum += Sum(dy.AsSpan((s * cout + o) * outPlane, outPlane));
-                    }
-
-                    dbias![o] = (float)(accumulate ? dbias[o] + sum : sum);
-                }
-            });
+            SimdWorkers.Shared.For(padItems + packItems + biasItems, new WeightGradientPrologue(x, dy, dbias, padded, dyTiles, geo, vectorTable,
+                n, h, w, cout, channelTiles, outPlane, dyTileLength, padItems, packItems, accumulate));
 
             if (dweight is null)
             {
@@ -390,55 +379,97 @@ internal static class SimdConv2d
             }
 
             // Items take a run of groups each, so the per-item cost is paid a few times per core, not per group.
-            int groupChunks = Math.Min(groups, CeilDiv(ItemsPerCore * Environment.ProcessorCount, channelTiles));
-            Parallel.For(0, channelTiles * groupChunks, WeightGradientChunk);
-
-            // Optimised at once, as the forward's chunks.
-            [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-            void WeightGradientChunk(int item)
-            {
-                int channelTile = item / groupChunks, chunk = item % groupChunks;
-                Span<float> sums = stackalloc float[ChannelTile * 6];
-                ref float x0 = ref MemoryMarshal.GetArrayDataReference(padded);
-                ref float d0 = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(dyTiles), channelTile * dyTileLength);
-                var vectorStarts = new ReadOnlySpan<int>(starts, 0, vectors);
-                int sampleStride = cin * geo.PlaneStride, dySampleStride = channelTiles * dyTileLength;
-                int channels = Math.Min(ChannelTile, cout - channelTile * ChannelTile);
-                for (int g = chunk * groups / groupChunks, end = (chunk + 1) * groups / groupChunks; g < end; g++)
-                {
-                    int e0 = g * pairsPerTile;
-                    var pair = offsets.AsSpan(e0, pairsPerTile);
-                    if (wideTiles)
-                    {
-                        SimdConvKernels.WeightGradient6<TL, TV>(ref x0, sampleStride, ref d0, dySampleStride, n, vectorStarts,
-                            (nuint)pair[0], (nuint)pair[1], (nuint)pair[2], (nuint)pair[3], (nuint)pair[4], (nuint)pair[5], sums);
-                    }
-                    else
-                    {
-                        SimdConvKernels.WeightGradient3<TL, TV>(ref x0, sampleStride, ref d0, dySampleStride, n, vectorStarts,
-                            (nuint)pair[0], (nuint)pair[1], (nuint)pair[2], sums);
-                    }
-
-                    int count = Math.Min(pairsPerTile, taps - e0);
-                    for (int c = 0; c < channels; c++)
-                    {
-                        var row = dweight.AsSpan((channelTile * ChannelTile + c) * taps + e0, count);
-                        for (int u = 0; u < count; u++)
-                        {
-                            float gradient = sums[u * ChannelTile + c]; // sums are [pair][channel]
-                            row[u] = accumulate ? row[u] + gradient : gradient;
-                        }
-                    }
-                }
-            }
+            int groupChunks = Math.Min(groups, CeilDiv(ItemsPerCore * SimdWorkers.Shared.Concurrency, channelTiles));
+            SimdWorkers.Shared.For(channelTiles * groupChunks, new WeightGradientChunk<TL, TV>(padded, dyTiles, offsets, starts, dweight,
+                n, cin, cout, taps, vectors, groups, groupChunks, channelTiles, dyTileLength, geo.PlaneStride, pairsPerTile, accumulate, wideTiles));
         }
         finally
         {
-            ArrayPool<int>.Shared.Return(vectorTable);
-            ArrayPool<int>.Shared.Return(starts);
-            ArrayPool<int>.Shared.Return(offsets);
-            ArrayPool<float>.Shared.Return(dyTiles);
-            ArrayPool<float>.Shared.Return(padded);
+            SimdScratch.Ints.Return(vectorTable);
+            SimdScratch.Ints.Return(starts);
+            SimdScratch.Ints.Return(offsets);
+            SimdScratch.Floats.Return(dyTiles);
+            SimdScratch.Floats.Return(padded);
+        }
+    }
+
+    /// <summary>
+    /// Item i of the backward-weight's first pass: below padItems, pad x plane i; then pack dy of one (sample, channel
+    /// tile); then the bias sum of one output channel.
+    /// </summary>
+    private readonly struct WeightGradientPrologue(float[] x, float[] dy, float[]? dbias, float[] padded, float[] dyTiles, SimdConvGeometry geo,
+        int[] vectorTable, int n, int h, int w, int cout, int channelTiles, int outPlane, int dyTileLength, int padItems, int packItems,
+        bool accumulate) : IParallelBody
+    {
+        public void Run(int item)
+        {
+            if (item < padItems)
+            {
+                geo.PadPlane(x.AsSpan(item * h * w, h * w), padded.AsSpan(item * geo.PlaneStride, geo.PlaneStride));
+            }
+            else if (item < padItems + packItems)
+            {
+                int st = item - padItems, s = st / channelTiles, channelTile = st % channelTiles;
+                PackOutputGradient(dy, s, channelTile, cout, outPlane, geo, vectorTable, dyTiles.AsSpan(st * dyTileLength, dyTileLength));
+            }
+            else
+            {
+                int o = item - padItems - packItems;
+                double sum = 0;
+                for (int s = 0; s < n; s++)
+                {
+                    sum += Sum(dy.AsSpan((s * cout + o) * outPlane, outPlane));
+                }
+
+                dbias![o] = (float)(accumulate ? dbias[o] + sum : sum);
+            }
+        }
+    }
+
+    /// <summary>One work item of the weight gradient: a run of (input channel, tap) pair groups for one 4-channel tile.</summary>
+    private readonly struct WeightGradientChunk<TL, TV>(float[] padded, float[] dyTiles, int[] offsets, int[] starts, float[] dweight,
+        int n, int cin, int cout, int taps, int vectors, int groups, int groupChunks, int channelTiles, int dyTileLength, int planeStride,
+        int pairsPerTile, bool accumulate, bool wideTiles) : IParallelBody
+        where TL : struct, ISimdConvLanes<TV>
+        where TV : struct
+    {
+        // Optimised at once, as the forward's chunks.
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public void Run(int item)
+        {
+            int channelTile = item / groupChunks, chunk = item % groupChunks;
+            Span<float> sums = stackalloc float[ChannelTile * 6];
+            ref float x0 = ref MemoryMarshal.GetArrayDataReference(padded);
+            ref float d0 = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(dyTiles), channelTile * dyTileLength);
+            var vectorStarts = new ReadOnlySpan<int>(starts, 0, vectors);
+            int sampleStride = cin * planeStride, dySampleStride = channelTiles * dyTileLength;
+            int channels = Math.Min(ChannelTile, cout - channelTile * ChannelTile);
+            for (int g = chunk * groups / groupChunks, end = (chunk + 1) * groups / groupChunks; g < end; g++)
+            {
+                int e0 = g * pairsPerTile;
+                var pair = offsets.AsSpan(e0, pairsPerTile);
+                if (wideTiles)
+                {
+                    SimdConvKernels.WeightGradient6<TL, TV>(ref x0, sampleStride, ref d0, dySampleStride, n, vectorStarts,
+                        (nuint)pair[0], (nuint)pair[1], (nuint)pair[2], (nuint)pair[3], (nuint)pair[4], (nuint)pair[5], sums);
+                }
+                else
+                {
+                    SimdConvKernels.WeightGradient3<TL, TV>(ref x0, sampleStride, ref d0, dySampleStride, n, vectorStarts,
+                        (nuint)pair[0], (nuint)pair[1], (nuint)pair[2], sums);
+                }
+
+                int count = Math.Min(pairsPerTile, taps - e0);
+                for (int c = 0; c < channels; c++)
+                {
+                    var row = dweight.AsSpan((channelTile * ChannelTile + c) * taps + e0, count);
+                    for (int u = 0; u < count; u++)
+                    {
+                        float gradient = sums[u * ChannelTile + c]; // sums are [pair][channel]
+                        row[u] = accumulate ? row[u] + gradient : gradient;
+                    }
+                }
+            }
         }
     }
 
@@ -499,8 +530,14 @@ internal static class SimdConv2d
     private static void PadPlanes(float[] source, int planes, int planeLength, SimdConvGeometry geo, float[] padded)
     {
         padded.AsSpan(planes * geo.PlaneStride, geo.Slack).Clear();
-        Parallel.For(0, planes, plane =>
-            geo.PadPlane(source.AsSpan(plane * planeLength, planeLength), padded.AsSpan(plane * geo.PlaneStride, geo.PlaneStride)));
+        SimdWorkers.Shared.For(planes, new PadPlane(source, planeLength, geo, padded));
+    }
+
+    /// <summary>Copies plane i of the source into its zero-padded slot.</summary>
+    private readonly struct PadPlane(float[] source, int planeLength, SimdConvGeometry geo, float[] padded) : IParallelBody
+    {
+        public void Run(int plane) =>
+            geo.PadPlane(source.AsSpan(plane * planeLength, planeLength), padded.AsSpan(plane * geo.PlaneStride, geo.PlaneStride));
     }
 
     /// <summary>offsets[i·k² + t] = <see cref="TapOffset"/>(i, t) for every input channel and tap.</summary>

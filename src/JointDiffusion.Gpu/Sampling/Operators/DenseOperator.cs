@@ -19,6 +19,7 @@ public sealed class DenseOperator : IMeasurementOperator
     private readonly float[] _weights;
     private readonly Tensor _weightsDevice;
     private readonly int[] _signalShape;
+    private Tensor? _rotated;
 
     /// <summary>Creates the operator from a row-major [m, d] matrix; d must equal the signal's element count.</summary>
     public DenseOperator(ComputeBackend backend, int[] signalShape, float[] matrix, int rows, string description)
@@ -107,10 +108,15 @@ public sealed class DenseOperator : IMeasurementOperator
         }
 
         _backend.Upload(_weights, _weightsDevice);
-        using var t = _backend.Allocate(e.Shape);
-        _backend.MatVec(_u, e, t, transpose: true);
-        _backend.MultiplyBroadcast(t, _weightsDevice, t);
-        _backend.MatVec(_u, t, result, transpose: false);
+        if (_rotated is null || _rotated.Shape != e.Shape)
+        {
+            _rotated?.Dispose();
+            _rotated = _backend.Allocate(e.Shape);
+        }
+
+        _backend.MatVec(_u, e, _rotated, transpose: true);
+        _backend.MultiplyBroadcast(_rotated, _weightsDevice, _rotated);
+        _backend.MatVec(_u, _rotated, result, transpose: false);
     }
 
     /// <summary>Frees the device tensors.</summary>
@@ -119,5 +125,6 @@ public sealed class DenseOperator : IMeasurementOperator
         _matrix.Dispose();
         _u.Dispose();
         _weightsDevice.Dispose();
+        _rotated?.Dispose();
     }
 }

@@ -9,6 +9,12 @@ namespace JointDiffusion.Gpu.Sampling.Operators;
 /// ("y = 0.5x + 0.5n" is g = 0.5, b = 0.5) and inpainting masks (g ∈ {0, 1}). A Aᵀ = diag(g²), so the ΠGDM
 /// solve is elementwise: 1/(r² g_i² + c).
 /// </summary>
+/// <remarks>
+/// The solve's weights change every step (with r²). When g² takes at most <see cref="MaxLevels"/> values (a scalar
+/// gain: one; a mask: two) they are built on the device from one scalar per level, Σ_k w_k·[g_i² = level k], with
+/// 0/1 level indicators made once: exactly one term is non-zero per element, so the weights are bit-identical to
+/// the host formula and no step uploads anything. Other gains compute the weights on the host and upload them.
+/// </remarks>
 public sealed class DiagonalOperator : IMeasurementOperator
 {
     private readonly ComputeBackend _backend;
@@ -17,6 +23,9 @@ public sealed class DiagonalOperator : IMeasurementOperator
     private readonly float[] _weights;
     private readonly Tensor _weightsDevice;
     private readonly int[] _shape;
+    private readonly double[] _levels;
+    private readonly float[] _levelWeights;
+    private readonly Tensor[] _levelIndicators;
 
     private DiagonalOperator(ComputeBackend backend, int[] shape, float[] gain, string description)
     {
@@ -27,7 +36,17 @@ public sealed class DiagonalOperator : IMeasurementOperator
         _weights = new float[gain.Length];
         _weightsDevice = backend.Allocate(new Shape(gain.Length));
         Description = description;
+        var levels = _gainSquared.Distinct().Take(MaxLevels + 1).ToArray();
+        _levels = levels.Length <= MaxLevels ? levels : [];
+        _levelWeights = new float[_levels.Length];
+        // One level (a scalar gain) needs no indicator: the solve is then a plain scale.
+        _levelIndicators = _levels.Length > 1
+            ? [.. _levels.Select(level => backend.FromHost([.. _gainSquared.Select(g2 => g2 == level ? 1f : 0f)], new Shape(gain.Length)))]
+            : [];
     }
+
+    /// <summary>Most distinct values of g² for which the solve's weights are built on the device.</summary>
+    public const int MaxLevels = 4;
 
     /// <summary>y = a·x.</summary>
     public static DiagonalOperator Scalar(ComputeBackend backend, int[] signalShape, float gain)
@@ -78,20 +97,52 @@ public sealed class DiagonalOperator : IMeasurementOperator
     /// <inheritdoc/>
     public void SolveCovariance(Tensor e, float r2, float c, Tensor result)
     {
-        for (int i = 0; i < _weights.Length; i++)
+        bool levelsFinite = _levels.Length > 0;
+        for (int k = 0; k < _levels.Length; k++)
         {
-            double s = r2 * _gainSquared[i] + c;
-            _weights[i] = s > 0 ? (float)(1.0 / s) : 0f;
+            _levelWeights[k] = Weight(r2 * _levels[k] + c);
+            levelsFinite &= float.IsFinite(_levelWeights[k]);
         }
 
-        _backend.Upload(_weights, _weightsDevice);
+        if (_levels.Length == 1 && levelsFinite)
+        {
+            _backend.Scale(e, _levelWeights[0], result);
+            return;
+        }
+
+        if (levelsFinite)
+        {
+            // Σ_k w_k·I_k: an infinite w_k would give ∞·0 = NaN, hence the host path below for those.
+            _backend.Scale(_levelIndicators[0], _levelWeights[0], _weightsDevice);
+            for (int k = 1; k < _levels.Length; k++)
+            {
+                _backend.Axpy(_levelWeights[k], _levelIndicators[k], _weightsDevice);
+            }
+        }
+        else
+        {
+            for (int i = 0; i < _weights.Length; i++)
+            {
+                _weights[i] = Weight(r2 * _gainSquared[i] + c);
+            }
+
+            _backend.Upload(_weights, _weightsDevice);
+        }
+
         _backend.MultiplyBroadcast(e, _weightsDevice, result);
     }
+
+    /// <summary>1/s, and 0 where s = 0 (the pseudo-inverse).</summary>
+    private static float Weight(double s) => s > 0 ? (float)(1.0 / s) : 0f;
 
     /// <summary>Frees the device tensors.</summary>
     public void Dispose()
     {
         _gain.Dispose();
         _weightsDevice.Dispose();
+        foreach (var indicator in _levelIndicators)
+        {
+            indicator.Dispose();
+        }
     }
 }

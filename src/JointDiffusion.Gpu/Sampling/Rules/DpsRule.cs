@@ -7,7 +7,8 @@ namespace JointDiffusion.Gpu.Sampling.Rules;
 /// </summary>
 public sealed class DpsRule : IDataConsistencyRule
 {
-    private float[] _inverseNorms = [];
+    /// <summary>Host buffer for the per-sample norms and their inverses, kept so that a step allocates nothing.</summary>
+    private float[] _norms = [];
 
     /// <inheritdoc/>
     public string Name => "dps";
@@ -24,18 +25,18 @@ public sealed class DpsRule : IDataConsistencyRule
 
         // residual/ρ per batch item; a zero residual has no gradient direction.
         backend.NormPerSample(step.Residual, step.PerSample);
-        var norms = step.PerSample.ToArray();
-        if (_inverseNorms.Length != norms.Length)
+        if (_norms.Length != step.PerSample.Length)
         {
-            _inverseNorms = new float[norms.Length];
+            _norms = new float[step.PerSample.Length];
         }
 
-        for (int i = 0; i < norms.Length; i++)
+        backend.Download(step.PerSample, _norms);
+        for (int i = 0; i < _norms.Length; i++)
         {
-            _inverseNorms[i] = norms[i] > 0f ? 1f / norms[i] : 0f;
+            _norms[i] = _norms[i] > 0f ? 1f / _norms[i] : 0f;
         }
 
-        backend.Upload(_inverseNorms, step.PerSample);
+        backend.Upload(_norms, step.PerSample);
         var direction = step.MeasurementScratch;
         backend.ScalePerSample(step.Residual, step.PerSample, direction);
 
