@@ -206,9 +206,15 @@ public sealed class JointSampler
                 return;
             }
 
+            FillPerObservation(t, stream, step, length);
+        }
+
+        // Separate from Fill so that the closure below is only allocated on this path (Fill must not allocate).
+        private void FillPerObservation(Tensor t, ulong stream, int step, long length)
+        {
             long block = length / count;
             var seeds = options.ObservationSeeds!;
-            var host = _host;
+            var host = _host!;
             Parallel.For(0, count, o =>
             {
                 ulong seed = StreamSeed(seeds[o], stream);

@@ -87,7 +87,7 @@ public sealed class ConcurrentSamplerTests(BackendFixture fixture)
     /// and device tensor held by the operator, so one run's step overwrites the other's weights between the upload
     /// and the multiply.
     /// </summary>
-    [Theory(Skip = SharedOperatorRace)]
+    [Theory]
     [InlineData("scale")]
     [InlineData("cs")]
     public void TwoSamplersSharingOneOperator_Concurrently_MatchSequentialBitwise(string kind)
@@ -112,7 +112,7 @@ public sealed class ConcurrentSamplerTests(BackendFixture fixture)
     /// threads interleave inside Apply: the rule keeps 1/ρ per batch item in a field (_inverseNorms) between
     /// computing it and uploading it. The window is short: this failed in round 4 of 16 when last run unskipped.
     /// </summary>
-    [Fact(Skip = SharedDpsRuleRace)]
+    [Fact]
     public void TwoDpsSamplersSharingOneRuleObject_Concurrently_MatchSequentialBitwise()
     {
         // 64 batch items: the loop over 1/ρ is long enough for the two threads to overlap in it often.
@@ -128,13 +128,6 @@ public sealed class ConcurrentSamplerTests(BackendFixture fixture)
             () => new JointSampler(signal, noise, scaleB).Sample(Observations(2, 16, 0.6f), 2, shared).XSamples,
             rounds: 16);
     }
-
-    private const string SharedOperatorRace =
-        "Race in Sampling/Operators (not owned here): SolveCovariance of DiagonalOperator and DenseOperator shares the scratch _weights/_weightsDevice between callers; " +
-        "fix: compute the weights into a local array and upload them into a tensor rented per call (backend.FromHost(weights, shape), disposed after the multiply).";
-
-    private const string SharedDpsRuleRace =
-        "Race in Sampling/Rules/DpsRule (not owned here): _inverseNorms is per-call scratch kept in a field; fix: invert the norms in place in the array PerSample.ToArray() returns and upload that.";
 
     /// <summary>The tiny committed NCSNv2 (ngf 8, 32×32 grey) as the signal prior of two single-prior runs at once.</summary>
     [Fact]

@@ -99,7 +99,18 @@ public sealed class DenseOperator : IMeasurementOperator
     public void ApplyTranspose(Tensor y, Tensor x) => _backend.MatVec(_matrix, y, x, transpose: true);
 
     /// <inheritdoc/>
+    /// <remarks>Thread-safe: the per-call weights and the rotated buffer are shared, so calls are serialised
+    /// (samplers on several threads may share one operator); ops of a device run in order, so a later call
+    /// cannot overwrite the weights before an earlier call's multiply has used them.</remarks>
     public void SolveCovariance(Tensor e, float r2, float c, Tensor result)
+    {
+        lock (_weights)
+        {
+            SolveCovarianceLocked(e, r2, c, result);
+        }
+    }
+
+    private void SolveCovarianceLocked(Tensor e, float r2, float c, Tensor result)
     {
         for (int i = 0; i < _weights.Length; i++)
         {

@@ -95,7 +95,18 @@ public sealed class DiagonalOperator : IMeasurementOperator
     public void ApplyTranspose(Tensor y, Tensor x) => _backend.MultiplyBroadcast(y, _gain, x);
 
     /// <inheritdoc/>
+    /// <remarks>Thread-safe: the weight buffers are shared, so calls are serialised (samplers on several threads
+    /// may share one operator); ops of a device run in order, so a later call cannot overwrite the weights before
+    /// an earlier call's multiply has used them.</remarks>
     public void SolveCovariance(Tensor e, float r2, float c, Tensor result)
+    {
+        lock (_weights)
+        {
+            SolveCovarianceLocked(e, r2, c, result);
+        }
+    }
+
+    private void SolveCovarianceLocked(Tensor e, float r2, float c, Tensor result)
     {
         bool levelsFinite = _levels.Length > 0;
         for (int k = 0; k < _levels.Length; k++)

@@ -8,8 +8,6 @@ namespace JointDiffusion.Gpu.Sampling.Rules;
 public sealed class DpsRule : IDataConsistencyRule
 {
     /// <summary>Host buffer for the per-sample norms and their inverses, kept so that a step allocates nothing.</summary>
-    private float[] _norms = [];
-
     /// <inheritdoc/>
     public string Name => "dps";
 
@@ -25,18 +23,15 @@ public sealed class DpsRule : IDataConsistencyRule
 
         // residual/ρ per batch item; a zero residual has no gradient direction.
         backend.NormPerSample(step.Residual, step.PerSample);
-        if (_norms.Length != step.PerSample.Length)
+        // The host buffer belongs to the run, not to this rule object: one rule may serve samplers on several threads.
+        var norms = step.HostPerSample;
+        backend.Download(step.PerSample, norms);
+        for (int i = 0; i < norms.Length; i++)
         {
-            _norms = new float[step.PerSample.Length];
+            norms[i] = norms[i] > 0f ? 1f / norms[i] : 0f;
         }
 
-        backend.Download(step.PerSample, _norms);
-        for (int i = 0; i < _norms.Length; i++)
-        {
-            _norms[i] = _norms[i] > 0f ? 1f / _norms[i] : 0f;
-        }
-
-        backend.Upload(_norms, step.PerSample);
+        backend.Upload(norms, step.PerSample);
         var direction = step.MeasurementScratch;
         backend.ScalePerSample(step.Residual, step.PerSample, direction);
 
