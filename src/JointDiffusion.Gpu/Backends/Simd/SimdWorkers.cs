@@ -35,9 +35,12 @@ internal sealed unsafe class SimdWorkers
     private const long ClosedBit = 1L << 31;
     private const long InsideMask = ClosedBit - 1;
 
-    /// <summary>How long (in <see cref="System.Diagnostics.Stopwatch"/> ticks) an idle worker spins before it blocks: 200 µs,
-    /// longer than the gap between two ops of a network pass, short enough not to hold a core when the backend is idle.</summary>
-    private static readonly long SpinTicks = System.Diagnostics.Stopwatch.Frequency / 5000;
+    /// <summary>
+    /// How long (in <see cref="System.Diagnostics.Stopwatch"/> ticks) an idle worker spins before it blocks: 50 µs,
+    /// longer than the gap between two ops of a network pass. Longer spins cost more than they save on a shared
+    /// machine: the scheduler charges the spinning thread and then preempts it in the middle of real work.
+    /// </summary>
+    private static readonly long SpinTicks = System.Diagnostics.Stopwatch.Frequency / 20000;
 
     private readonly Worker[] _workers;
     private readonly Lock _startLock = new();
@@ -107,14 +110,7 @@ internal sealed unsafe class SimdWorkers
             _failure = null;
             // Publish: the next generation, open, nobody inside (a full fence, so the fields above are visible first).
             Interlocked.Exchange(ref _loop, (long)(Generation(Volatile.Read(ref _loop)) + 1) << 32);
-            foreach (var w in _workers)
-            {
-                if (Volatile.Read(ref w.Sleeping) != 0)
-                {
-                    w.Wake.Set();
-                }
-            }
-
+            WakeOneAfter(-1);
             RunItems();
 
             // Every item is taken: close the loop to latecomers, then wait for the workers inside to finish theirs.
@@ -141,6 +137,23 @@ internal sealed unsafe class SimdWorkers
     }
 
     private static int Generation(long state) => (int)(state >> 32);
+
+    /// <summary>
+    /// Wakes the first sleeping worker after index <paramref name="index"/>. The caller wakes one and every worker
+    /// that joins wakes the next, so a loop's wake-ups (a system call each) spread over the threads.
+    /// </summary>
+    private void WakeOneAfter(int index)
+    {
+        for (int i = index + 1; i < _workers.Length; i++)
+        {
+            var w = _workers[i];
+            if (Volatile.Read(ref w.Sleeping) != 0)
+            {
+                w.Wake.Set();
+                return;
+            }
+        }
+    }
 
     private static void Invoke<TBody>(void* body, int index)
         where TBody : struct, IParallelBody => Unsafe.AsRef<TBody>(body).Run(index);
@@ -180,7 +193,8 @@ internal sealed unsafe class SimdWorkers
             {
                 var worker = new Worker();
                 _workers[i] = worker;
-                var thread = new Thread(() => Loop(worker)) { IsBackground = true, Name = $"SIMD worker {i + 1}" };
+                int index = i;
+                var thread = new Thread(() => Loop(worker, index)) { IsBackground = true, Name = $"SIMD worker {i + 1}" };
                 thread.Start();
             }
 
@@ -188,7 +202,7 @@ internal sealed unsafe class SimdWorkers
         }
     }
 
-    private void Loop(Worker self)
+    private void Loop(Worker self, int index)
     {
         int seen = Generation(Volatile.Read(ref _loop));
         while (true)
@@ -224,6 +238,11 @@ internal sealed unsafe class SimdWorkers
                 long before = Interlocked.CompareExchange(ref _loop, state + 1, state);
                 if (before == state)
                 {
+                    if (Volatile.Read(ref _next) < _count)
+                    {
+                        WakeOneAfter(index);
+                    }
+
                     RunItems();
                     Volatile.Write(ref self.AllocatedBytes, GC.GetAllocatedBytesForCurrentThread());
                     Interlocked.Decrement(ref _loop);
