@@ -79,7 +79,7 @@ public sealed class SimdBackend : ComputeBackend
         float[] xd = D(x), yd = D(y), st = D(stats);
 
         // Per-plane mean and biased variance, two-pass in double for accuracy.
-        SimdWorkers.Shared.For(s.N * c, new InstanceNormPlaneStats(xd, st, c, hw, per));
+        ForPlanes(s.N * c, new InstanceNormPlaneStats(xd, st, c, hw, per));
 
         for (int n = 0; n < s.N; n++)
         {
@@ -103,7 +103,7 @@ public sealed class SimdBackend : ComputeBackend
             st[o + 2 * c + 1] = (float)(1.0 / Math.Sqrt(v + InstanceNormStats.Epsilon));
         }
 
-        SimdWorkers.Shared.For(s.N * c, new InstanceNormApply(xd, yd, st, D(alpha), D(gamma), D(beta), c, hw, per));
+        ForPlanes(s.N * c, new InstanceNormApply(xd, yd, st, D(alpha), D(gamma), D(beta), c, hw, per));
     }
 
     /// <summary>Per plane: the mean and 1/√(biased variance + ε) into the stats.</summary>
@@ -152,7 +152,7 @@ public sealed class SimdBackend : ComputeBackend
             var dmu = new Span<double>(scratch, 2 * nb * c, nb * c);
 
             // Per plane: Σ dy and Σ dy·h, with h = (x − μ)·rstd.
-            SimdWorkers.Shared.For(nb * c, new InstanceNormGradientSums(xd, dyd, st, scratch, nb * c, c, hw, per));
+            ForPlanes(nb * c, new InstanceNormGradientSums(xd, dyd, st, scratch, nb * c, c, hw, per));
 
             if (dalpha is not null || dgamma is not null || dbeta is not null)
             {
@@ -215,7 +215,7 @@ public sealed class SimdBackend : ComputeBackend
                 }
             }
 
-            SimdWorkers.Shared.For(nb * c, new InstanceNormInputGradient(xd, dyd, D(dx), st, ga, scratch, nb * c, c, hw, per, accumulate));
+            ForPlanes(nb * c, new InstanceNormInputGradient(xd, dyd, D(dx), st, ga, scratch, nb * c, c, hw, per, accumulate));
         }
         finally
         {
@@ -342,14 +342,14 @@ public sealed class SimdBackend : ComputeBackend
     protected override void MeanPool2x2Core(Tensor x, Tensor y)
     {
         var s = x.Shape;
-        SimdWorkers.Shared.For(s.N * s.C, new MeanPoolPlane(D(x), D(y), s.H, s.W));
+        ForPlanes(s.N * s.C, new MeanPoolPlane(D(x), D(y), s.H, s.W));
     }
 
     /// <inheritdoc/>
     protected override void MeanPool2x2BackwardCore(Tensor dy, Tensor dx, bool accumulate)
     {
         var s = dx.Shape;
-        SimdWorkers.Shared.For(s.N * s.C, new MeanPoolBackwardPlane(D(dy), D(dx), s.H, s.W, accumulate));
+        ForPlanes(s.N * s.C, new MeanPoolBackwardPlane(D(dy), D(dx), s.H, s.W, accumulate));
     }
 
     /// <summary>One plane of the 2×2 mean pool.</summary>
@@ -408,14 +408,14 @@ public sealed class SimdBackend : ComputeBackend
     protected override void BilinearResizeCore(Tensor x, Tensor y)
     {
         var (xs, ys) = (x.Shape, y.Shape);
-        SimdWorkers.Shared.For(xs.N * xs.C, new BilinearPlane(D(x), D(y), xs.H, xs.W, ys.H, ys.W));
+        ForPlanes(xs.N * xs.C, new BilinearPlane(D(x), D(y), xs.H, xs.W, ys.H, ys.W));
     }
 
     /// <inheritdoc/>
     protected override void BilinearResizeBackwardCore(Tensor dy, Tensor dx, bool accumulate)
     {
         var (xs, ys) = (dx.Shape, dy.Shape);
-        SimdWorkers.Shared.For(xs.N * xs.C, new BilinearBackwardPlane(D(dy), D(dx), xs.H, xs.W, ys.H, ys.W, accumulate));
+        ForPlanes(xs.N * xs.C, new BilinearBackwardPlane(D(dy), D(dx), xs.H, xs.W, ys.H, ys.W, accumulate));
     }
 
     /// <summary>One plane of the align_corners bilinear resize from hi×wi to ho×wo.</summary>
@@ -1022,6 +1022,31 @@ public sealed class SimdBackend : ComputeBackend
         int size = (total + chunks - 1) / chunks;
         size = (size + 15) & ~15;
         SimdWorkers.Shared.For((total + size - 1) / size, new Chunks<TBody>(body, total, size));
+    }
+
+    /// <summary>
+    /// Runs <paramref name="body"/> for every plane, in parallel, a few runs of consecutive planes per thread: as
+    /// <see cref="ForChunks"/> splits an elementwise op, so that the op after this one finds more of its input in the
+    /// cache of the core that wrote it (one plane per item scatters every region over both cores).
+    /// </summary>
+    private static void ForPlanes<TBody>(int planes, in TBody body)
+        where TBody : struct, IParallelBody
+    {
+        int items = Math.Min(planes, 4 * SimdWorkers.Shared.Concurrency);
+        SimdWorkers.Shared.For(items, new PlaneRuns<TBody>(body, planes, items));
+    }
+
+    /// <summary>Item i of a <see cref="ForPlanes"/> loop: planes i·planes/items … (i + 1)·planes/items − 1.</summary>
+    private readonly struct PlaneRuns<TBody>(TBody body, int planes, int items) : IParallelBody
+        where TBody : struct, IParallelBody
+    {
+        public void Run(int item)
+        {
+            for (int plane = (int)((long)item * planes / items), end = (int)((long)(item + 1) * planes / items); plane < end; plane++)
+            {
+                body.Run(plane);
+            }
+        }
     }
 
     /// <summary>Chunk c of a <see cref="ForChunks"/> loop.</summary>
