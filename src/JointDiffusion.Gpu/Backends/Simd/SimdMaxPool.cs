@@ -41,7 +41,8 @@ internal static class SimdMaxPool
 
     /// <summary>
     /// The widest accelerated vector no wider than a row (a 16-wide row on AVX-512 is one vector; an 8-wide row
-    /// takes 256 bits rather than half a 512-bit vector), 128 bits for rows narrower than 4.
+    /// takes 256 bits rather than half a 512-bit vector), else 128 bits (a last, partial vector per row is computed
+    /// whole and stored in part).
     /// </summary>
     private static int Lanes(int w) =>
         Vector512.IsHardwareAccelerated && w >= Vector512<float>.Count ? 512
