@@ -112,6 +112,16 @@ public sealed class JointSampler
             backend.Scale(n!, beta1, n!);
         }
 
+        // The divergence check reads one sum per state into these (ComputeBackend.Sum(Tensor) allocates a result).
+        using var checkSum = backend.Allocate(new Shape(1));
+        var checkHost = new float[1];
+        bool Finite(Tensor t)
+        {
+            backend.Sum(t, checkSum);
+            backend.Download(checkSum, checkHost);
+            return float.IsFinite(checkHost[0]);
+        }
+
         var clock = Stopwatch.StartNew();
         var sigma = new float[batch];
         for (int i = 0; i < options.Steps; i++)
@@ -151,7 +161,7 @@ public sealed class JointSampler
             bool last = i == options.Steps - 1;
             if (last || (options.DivergenceCheckInterval > 0 && (i + 1) % options.DivergenceCheckInterval == 0))
             {
-                if (!float.IsFinite(backend.Sum(x)) || (joint && !float.IsFinite(backend.Sum(n!))))
+                if (!Finite(x) || (joint && !Finite(n!)))
                 {
                     throw new SamplerDivergedException(i + 1, options.Steps, options.Rule.Name, options.Lambda, options.Kappa);
                 }
