@@ -147,17 +147,8 @@ internal static class DenoiseCommand
                 }
             }
 
-
             // Ctrl-C (SIGINT) and SIGTERM (what schedulers send) cancel the sampler; finished results stay, nothing half-written.
-            using var cancel = CancellationTokenSource.CreateLinkedTokenSource(interrupt);
-            void OnSignal(PosixSignalContext context)
-            {
-                context.Cancel = true;
-                cancel.Cancel();
-            }
-
-            using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
-            using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
+            using var cancel = new InterruptSignal(interrupt);
 
             // ---- models
             using var backend = DeviceSelector.Create(kind);

@@ -71,15 +71,7 @@ internal static class TrainCommand
             // Ctrl-C (SIGINT) and SIGTERM (what schedulers send) finish the current step, save a checkpoint and stop.
             // Registered before anything is printed or opened, so a signal sent as soon as the run reports itself
             // is never met by the runtime's default (terminate without a checkpoint).
-            using var interrupt = new CancellationTokenSource();
-            void OnSignal(PosixSignalContext context)
-            {
-                context.Cancel = true;
-                interrupt.Cancel();
-            }
-
-            using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
-            using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
+            using var interrupt = new InterruptSignal();
             string dataName = parse.GetValue(data)!;
             var dataset = OpenData(dataName, DataLocator.Resolve(parse.GetValue(dataDir)), s, c, options.Seed);
             outFile.Directory?.Create();

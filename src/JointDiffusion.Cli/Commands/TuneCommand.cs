@@ -80,15 +80,7 @@ internal static class TuneCommand
 
             var data = DataLocator.Resolve(parse.GetValue(dataDir));
             // Signals first: a Ctrl-C or SIGTERM from here on stops the run cleanly (see ExitCodes.Interrupted).
-            using var interrupt = new CancellationTokenSource();
-            void OnSignal(PosixSignalContext context)
-            {
-                context.Cancel = true;
-                interrupt.Cancel();
-            }
-
-            using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
-            using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
+            using var interrupt = new InterruptSignal();
 
             using var backend = DeviceSelector.Create(kind);
             using var e = Experiment.Open(name, ExperimentSplit.Validation, n, backend, data, weights.FullName);
