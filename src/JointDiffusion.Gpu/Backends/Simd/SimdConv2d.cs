@@ -30,8 +30,14 @@ internal static class SimdConv2d
 
     /// <summary>y = conv(x, weight) + bias.</summary>
     public static void Forward(float[] x, float[] weight, float[]? bias, float[] y,
-        int n, int cin, int h, int w, int cout, int k, int pad, int dil)
+        int n, int cin, int h, int w, int cout, int k, int pad, int dil, SimdWinogradFilterCache? winograd = null)
     {
+        if (winograd is not null && SimdWinograd.Applies(k, cin, cout))
+        {
+            SimdWinograd.Correlate(x, n, cin, h, w, pad, weight, transposedRotated: false, cout, dil, bias, y, accumulate: false, winograd);
+            return;
+        }
+
         var problem = new Correlation(x, n, cin, h, w, pad, weight, WeightOrder.Forward, cout, k, dil, bias, y, Accumulate: false);
         if (Vector512.IsHardwareAccelerated)
         {
@@ -49,10 +55,16 @@ internal static class SimdConv2d
 
     /// <summary>dx (+)= convᵀ(dy, weight).</summary>
     public static void BackwardData(float[] dy, float[] weight, float[] dx,
-        int n, int cin, int h, int w, int cout, int k, int pad, int dil, bool accumulate)
+        int n, int cin, int h, int w, int cout, int k, int pad, int dil, bool accumulate, SimdWinogradFilterCache? winograd = null)
     {
         int reach = dil * (k - 1);
         int ho = h + 2 * pad - reach, wo = w + 2 * pad - reach;
+        if (winograd is not null && SimdWinograd.Applies(k, cout, cin))
+        {
+            SimdWinograd.Correlate(dy, n, cout, ho, wo, reach - pad, weight, transposedRotated: true, cin, dil, null, dx, accumulate, winograd);
+            return;
+        }
+
         var problem = new Correlation(dy, n, cout, ho, wo, reach - pad, weight, WeightOrder.TransposedRotated, cin, k, dil, null, dx, accumulate);
         if (Vector512.IsHardwareAccelerated)
         {
@@ -70,8 +82,18 @@ internal static class SimdConv2d
 
     /// <summary>dweight (+)= Σ dy ⊗ patches(x); dbias (+)= Σ dy. Either may be null.</summary>
     public static void BackwardWeight(float[] x, float[] dy, float[]? dweight, float[]? dbias,
-        int n, int cin, int h, int w, int cout, int k, int pad, int dil, bool accumulate)
+        int n, int cin, int h, int w, int cout, int k, int pad, int dil, bool accumulate, bool winograd = false)
     {
+        if (winograd && dweight is not null && SimdWinograd.AppliesToWeightGradient(k, cin, cout))
+        {
+            SimdWinograd.WeightGradient(x, dy, dweight, n, cin, h, w, cout, pad, dil, accumulate);
+            dweight = null; // the bias sum, if asked for, still comes from the direct pass below
+            if (dbias is null)
+            {
+                return;
+            }
+        }
+
         if (Vector512.IsHardwareAccelerated)
         {
             WeightGradient<SimdConvLanes512, Vector512<float>>(x, dy, dweight, dbias, n, cin, h, w, cout, k, pad, dil, accumulate, wideTiles: true);

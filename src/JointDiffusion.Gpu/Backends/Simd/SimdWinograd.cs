@@ -1,0 +1,710 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using static JointDiffusion.Gpu.Backends.Simd.SimdWinogradTransforms;
+
+namespace JointDiffusion.Gpu.Backends.Simd;
+
+/// <summary>
+/// 3x3 stride-1 convolutions by Winograd's F(4x4, 3x3) (Lavin and Gray 2016) on AVX-512: forward, backward-data
+/// (the forward correlation of dy with the transposed, rotated weights, as in <see cref="SimdConv2d"/>) and
+/// backward-weight. Each 4x4 block of outputs costs 36 products per (input, output) channel pair instead of 144,
+/// so the multiply-adds of the convolution drop 4x; the transforms add O(channels) work per tile on top.
+/// </summary>
+/// <remarks>
+/// <para>
+/// A correlation runs in four passes over the batch, each parallel over independent items (so the result does not
+/// depend on the thread count): (1) copy the source into a zero-padded NHWC buffer with the channels rounded up to
+/// 16, and transform the weights, U[ξ][i][o] = (G g_oi Gᵀ)[ξ]; (2) transform every input tile,
+/// V[ξ][t][i] = (Bᵀ d_ti B)[ξ]; (3) for each of the 36 points ξ a matrix product M[ξ] = V[ξ]·U[ξ]
+/// (tiles × in × out, <see cref="SimdWinogradGemm"/>); (4) transform back, Y_to = Aᵀ M_to A, and store the tile's
+/// outputs. The transforms run on vectors of 16 channels; the products hold 6x4 or 8x2 register blocks.
+/// </para>
+/// <para>
+/// Backward-weight: ∂L/∂g = Gᵀ[(A δY Aᵀ) ⊙ (Bᵀ d B)]G summed over tiles, i.e. per point ξ the product
+/// Mw[ξ] = V[ξ]ᵀ·Z[ξ] with Z[ξ][t][o] = (A δY_to Aᵀ)[ξ], then ∂w_oi = Gᵀ Mw_io G.
+/// </para>
+/// <para>
+/// Accuracy: the transforms scale values by up to 8 and mix a tile's 36 inputs, so an output's rounding error follows
+/// its whole tile rather than its own terms: at most ~40·u·Σ|terms| on the shapes of <c>SimdWinogradTests</c>
+/// (the direct kernels' bound is 2√K·u·Σ|terms|, ~50·u at K = 576). The backend can be told to use the direct kernels
+/// (<see cref="SimdBackend(bool)"/>, or <c>JOINTDIFF_WINOGRAD=0</c>).
+/// </para>
+/// </remarks>
+internal static class SimdWinograd
+{
+    /// <summary>Channels per vector.</summary>
+    private const int Lanes = 16;
+
+    /// <summary>Rows of the products per work item: a multiple of both kernels' row blocks (6 and 8).</summary>
+    private const int RowGroup = 24;
+
+    private const int Points = SimdWinogradTiling.Points;
+
+    /// <summary>Work items per core a parallel pass aims for.</summary>
+    private const int ItemsPerCore = 8;
+
+    /// <summary>
+    /// Fewest input and output channels for which the forward and backward-data convolutions go through Winograd.
+    /// Below that the per-tile transforms and layout changes cost about as much as the products they save: measured
+    /// on the 2-vCPU AVX-512 VM (benchmarks/RESULTS.md §6), 16-channel layers ran 0.9–1.1x the direct kernels, 32- and
+    /// 64-channel layers 1.1–1.6x.
+    /// </summary>
+    public const int MinChannels = 32;
+
+    /// <summary>
+    /// Fewest channels for the weight gradient through Winograd: its transforms run over both the input and the output
+    /// gradient, and it paid off only from 64 channels (1.05–1.35x; 0.6–1.1x at 16 and 32).
+    /// </summary>
+    public const int MinChannelsWeightGradient = 64;
+
+    /// <summary>Whether this machine runs the Winograd kernels (they are written for AVX-512's 16-float vectors and 32 registers).</summary>
+    public static bool Supported => Vector512.IsHardwareAccelerated;
+
+    /// <summary>Whether a convolution of this shape goes through Winograd when it is enabled (forward and backward-data).</summary>
+    public static bool Applies(int kernel, int inChannels, int outChannels) =>
+        Supported && kernel == 3 && Math.Min(inChannels, outChannels) >= MinChannels;
+
+    /// <summary>Whether the weight gradient of a convolution of this shape goes through Winograd when it is enabled.</summary>
+    public static bool AppliesToWeightGradient(int kernel, int inChannels, int outChannels) =>
+        Supported && kernel == 3 && Math.Min(inChannels, outChannels) >= MinChannelsWeightGradient;
+
+    /// <summary>
+    /// destination[s,o] (+)= Σ_i source[s,i] ⋆ W(o,i) + bias[o], a 3x3 stride-1 correlation at dilation
+    /// <paramref name="dilation"/> with the source zero-padded by <paramref name="pad"/> (negative crops), where
+    /// W(o,i) = weight[o,i] or, with <paramref name="transposedRotated"/>, weight[i,o] rotated 180°. Transformed
+    /// filters are kept in <paramref name="filters"/> between calls (null: transformed on every call).
+    /// </summary>
+    public static void Correlate(float[] source, int samples, int inChannels, int height, int width, int pad,
+        float[] weight, bool transposedRotated, int outChannels, int dilation, float[]? bias, float[] destination, bool accumulate,
+        SimdWinogradFilterCache? filters)
+    {
+        var tiling = new SimdWinogradTiling(samples, height, width, pad, dilation);
+        if (tiling.OutHeight <= 0 || tiling.OutWidth <= 0)
+        {
+            return;
+        }
+
+        var c = new Channels(inChannels, outChannels, tiling.Tiles);
+        float[] packed = SimdScratch.Floats.Rent(samples * tiling.BufferHeight * tiling.BufferWidth * c.InPadded);
+        int filterLength = Points * inChannels * c.OutPadded;
+        var entry = filters?.Find(weight, transposedRotated, inChannels, outChannels, filterLength);
+        float[] u = entry?.Transformed ?? SimdScratch.Floats.Rent(filterLength);
+        float[] biasPadded = SimdScratch.Floats.Rent(c.OutPadded);
+        int[] origins = SimdScratch.Ints.Rent(tiling.RowTiles + tiling.ColumnTiles);
+        try
+        {
+            SimdWinogradTiling.FillOrigins(tiling.OutHeight, dilation, origins.AsSpan(0, tiling.RowTiles));
+            SimdWinogradTiling.FillOrigins(tiling.OutWidth, dilation, origins.AsSpan(tiling.RowTiles, tiling.ColumnTiles));
+            biasPadded.AsSpan(0, c.OutPadded).Clear();
+            bias?.AsSpan(0, outChannels).CopyTo(biasPadded);
+
+            var workers = SimdWorkers.Shared;
+            int rows = samples * tiling.BufferHeight;
+            if (entry is null)
+            {
+                workers.For(rows + inChannels, new PackAndFilter(source, packed, weight, transposedRotated, u, tiling, c, rows));
+            }
+            else
+            {
+                lock (entry.Gate)
+                {
+                    bool refresh = !entry.Holds(weight);
+                    workers.For(rows + (refresh ? inChannels : 0), new PackAndFilter(source, packed, weight, transposedRotated, u, tiling, c, rows));
+                    if (refresh)
+                    {
+                        entry.Filled(weight);
+                    }
+                }
+            }
+
+            // Blocks of tiles, each through every output column vector; small batches are also cut by columns so that
+            // every core gets work (each column chunk then repeats its block's input transform).
+            int blocks = CeilDiv(c.Tiles, RowGroup), vectors = c.OutPadded / Lanes;
+            int columnChunks = Math.Clamp(CeilDiv(ItemsPerCore * workers.Concurrency / 2, blocks), 1, vectors);
+            workers.For(blocks * columnChunks, new TileBlocks(packed, u, biasPadded, destination, origins, tiling, c, columnChunks, accumulate));
+        }
+        finally
+        {
+            SimdScratch.Ints.Return(origins);
+            SimdScratch.Floats.Return(biasPadded);
+            if (entry is null)
+            {
+                SimdScratch.Floats.Return(u);
+            }
+
+            SimdScratch.Floats.Return(packed);
+        }
+    }
+
+    /// <summary>
+    /// dweight[o,i,ki,kj] (+)= Σ_s Σ_{a,b} dy[s,o,a,b]·xpad[s,i,a + ki·dil, b + kj·dil] for a 3x3 stride-1 convolution
+    /// (the bias gradient is not computed here).
+    /// </summary>
+    public static void WeightGradient(float[] x, float[] dy, float[] dweight, int samples, int inChannels, int height, int width,
+        int outChannels, int pad, int dilation, bool accumulate)
+    {
+        var tiling = new SimdWinogradTiling(samples, height, width, pad, dilation);
+        if (tiling.OutHeight <= 0 || tiling.OutWidth <= 0)
+        {
+            if (!accumulate)
+            {
+                dweight.AsSpan(0, outChannels * inChannels * 9).Clear();
+            }
+
+            return;
+        }
+
+        var c = new Channels(inChannels, outChannels, tiling.Tiles);
+        int inRows = RoundUp(inChannels, RowGroup);
+        int outPlanes = samples * tiling.OutHeight * tiling.OutWidth;
+        float[] packed = SimdScratch.Floats.Rent(samples * tiling.BufferHeight * tiling.BufferWidth * c.InPadded);
+        float[] packedDy = SimdScratch.Floats.Rent(outPlanes * c.OutPadded);
+        float[] v = SimdScratch.Floats.Rent(Points * c.TilesPadded * c.InPadded + RowGroup);
+        float[] z = SimdScratch.Floats.Rent(Points * c.TilesPadded * c.OutPadded);
+        float[] mw = SimdScratch.Floats.Rent(Points * inRows * c.OutPadded);
+        int[] origins = SimdScratch.Ints.Rent(tiling.RowTiles + tiling.ColumnTiles);
+        try
+        {
+            SimdWinogradTiling.FillOrigins(tiling.OutHeight, dilation, origins.AsSpan(0, tiling.RowTiles));
+            SimdWinogradTiling.FillOrigins(tiling.OutWidth, dilation, origins.AsSpan(tiling.RowTiles, tiling.ColumnTiles));
+            v.AsSpan(Points * c.TilesPadded * c.InPadded, RowGroup).Clear(); // read (and dropped) by the last row block
+
+            var workers = SimdWorkers.Shared;
+            int rows = samples * tiling.BufferHeight, dyRows = samples * tiling.OutHeight;
+            workers.For(rows + dyRows, new PackBoth(x, dy, packed, packedDy, tiling, c, rows));
+
+            int tileChunks = Math.Min(c.Tiles, ItemsPerCore * workers.Concurrency);
+            workers.For(2 * tileChunks, new InputAndGradientTiles(packed, packedDy, v, z, origins, tiling, c, tileChunks));
+
+            int groups = inRows / RowGroup;
+            workers.For(Points * groups, new WeightProducts(v, z, mw, c, inRows, groups));
+
+            workers.For(inChannels, new FilterGradients(mw, dweight, c, inRows, accumulate));
+        }
+        finally
+        {
+            SimdScratch.Ints.Return(origins);
+            SimdScratch.Floats.Return(mw);
+            SimdScratch.Floats.Return(z);
+            SimdScratch.Floats.Return(v);
+            SimdScratch.Floats.Return(packedDy);
+            SimdScratch.Floats.Return(packed);
+        }
+    }
+
+    /// <summary>Channel counts, as given and rounded up to whole vectors, and the tile counts.</summary>
+    private readonly struct Channels(int inChannels, int outChannels, int tiles)
+    {
+        public readonly int In = inChannels;
+
+        public readonly int Out = outChannels;
+
+        public readonly int Tiles = tiles;
+
+        public readonly int InPadded = RoundUp(inChannels, Lanes);
+
+        public readonly int OutPadded = RoundUp(outChannels, Lanes);
+
+        /// <summary>Tiles rounded up to whole row groups; the extra rows of V are zero.</summary>
+        public readonly int TilesPadded = RoundUp(tiles, RowGroup);
+    }
+
+    // ---------------------------------------------------------------- pass 1: packing and the filter transform
+
+    /// <summary>Item &lt; rows: one row of the padded NHWC input; then the filter transform of one input channel.</summary>
+    private readonly struct PackAndFilter(float[] source, float[] packed, float[] weight, bool transposedRotated, float[] u,
+        SimdWinogradTiling tiling, Channels c, int rows) : IParallelBody
+    {
+        public void Run(int item)
+        {
+            if (item < rows)
+            {
+                PackRow(source, packed, tiling, c.In, c.InPadded, item);
+            }
+            else
+            {
+                TransformFilters(weight, transposedRotated, u, c, item - rows);
+            }
+        }
+    }
+
+    /// <summary>Item &lt; rows: one row of the padded NHWC input; then one row of the NHWC output gradient.</summary>
+    private readonly struct PackBoth(float[] x, float[] dy, float[] packed, float[] packedDy, SimdWinogradTiling tiling, Channels c, int rows)
+        : IParallelBody
+    {
+        public void Run(int item)
+        {
+            if (item < rows)
+            {
+                PackRow(x, packed, tiling, c.In, c.InPadded, item);
+                return;
+            }
+
+            // dy [S][Out][Ho][Wo] → [S][Ho][Wo][OutPadded], the padding channels zero.
+            int r = item - rows, s = r / tiling.OutHeight, row = r % tiling.OutHeight;
+            int wo = tiling.OutWidth, plane = tiling.OutHeight * wo;
+            ToChannelsLast(ref dy[s * c.Out * plane + row * wo], plane, c.Out, wo, ref packedDy[r * wo * c.OutPadded], c.OutPadded);
+        }
+    }
+
+    /// <summary>
+    /// Row <paramref name="item"/> = s·BufferHeight + r of the padded NHWC buffer: source row r − pad of sample s at
+    /// columns pad …, zeros elsewhere (and in the padding channels).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void PackRow(float[] source, float[] packed, in SimdWinogradTiling tiling, int channels, int channelsPadded, int item)
+    {
+        int s = item / tiling.BufferHeight, r = item % tiling.BufferHeight;
+        int rowLength = tiling.BufferWidth * channelsPadded;
+        var destination = packed.AsSpan(item * rowLength, rowLength);
+        int sourceRow = r - tiling.Pad;
+        int first = Math.Max(0, tiling.Pad), end = Math.Min(tiling.PaddedWidth, tiling.Width + tiling.Pad);
+        if (r >= tiling.PaddedHeight || sourceRow < 0 || sourceRow >= tiling.Height || end <= first)
+        {
+            destination.Clear();
+            return;
+        }
+
+        // Buffer column col holds source column col − pad.
+        destination[..(first * channelsPadded)].Clear();
+        destination[(end * channelsPadded)..].Clear();
+        int plane = tiling.Height * tiling.Width;
+        ToChannelsLast(ref source[s * channels * plane + sourceRow * tiling.Width + first - tiling.Pad], plane, channels, end - first,
+            ref destination[first * channelsPadded], channelsPadded);
+    }
+
+    /// <summary>
+    /// destination[p·channelsPadded + ch] = source[ch·plane + p] for <paramref name="count"/> pixels p and every channel
+    /// ch &lt; channelsPadded (0 past <paramref name="channels"/>): 16x16 blocks through <see cref="SimdTranspose16"/>,
+    /// ragged blocks through a zeroed stack tile.
+    /// </summary>
+    [SkipLocalsInit]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void ToChannelsLast(ref float source, int plane, int channels, int count, ref float destination, int channelsPadded)
+    {
+        Span<float> tile = stackalloc float[2 * Lanes * Lanes];
+        ref float rows = ref MemoryMarshal.GetReference(tile);
+        ref float columns = ref Unsafe.Add(ref rows, Lanes * Lanes);
+        for (int block = 0; block < channelsPadded; block += Lanes)
+        {
+            int live = Math.Min(Lanes, channels - block);
+            ref float from = ref Unsafe.Add(ref source, block * plane);
+            ref float to = ref Unsafe.Add(ref destination, block);
+            for (int p = 0; p < count; p += Lanes)
+            {
+                int n = Math.Min(Lanes, count - p);
+                if (live == Lanes && n == Lanes)
+                {
+                    SimdTranspose16.Transpose(ref Unsafe.Add(ref from, p), (nuint)plane, ref Unsafe.Add(ref to, p * channelsPadded), (nuint)channelsPadded);
+                    continue;
+                }
+
+                tile[..(Lanes * Lanes)].Clear();
+                for (int ch = 0; ch < live; ch++)
+                {
+                    MemoryMarshal.CreateReadOnlySpan(ref Unsafe.Add(ref from, ch * plane + p), n).CopyTo(tile.Slice(ch * Lanes, n));
+                }
+
+                SimdTranspose16.Transpose(ref rows, Lanes, ref columns, Lanes);
+                for (int j = 0; j < n; j++)
+                {
+                    Vector512.LoadUnsafe(ref columns, (nuint)(j * Lanes)).StoreUnsafe(ref to, (nuint)((p + j) * channelsPadded));
+                }
+            }
+        }
+    }
+
+    /// <summary>U[ξ][i][o] = (G g Gᵀ)[ξ] for input channel <paramref name="i"/>, 16 output channels at a time.</summary>
+    [SkipLocalsInit]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void TransformFilters(float[] weight, bool transposedRotated, float[] u, in Channels c, int i)
+    {
+        Span<float> taps = stackalloc float[9 * Lanes];
+        Span<Vector512<float>> half = stackalloc Vector512<float>[6 * 3];
+        ref float u0 = ref MemoryMarshal.GetArrayDataReference(u);
+        nuint pointStride = (nuint)(c.In * c.OutPadded);
+        for (int block = 0; block < c.OutPadded / Lanes; block++)
+        {
+            for (int lane = 0; lane < Lanes; lane++)
+            {
+                int o = block * Lanes + lane;
+                for (int t = 0; t < 9; t++)
+                {
+                    taps[t * Lanes + lane] = o >= c.Out ? 0f
+                        : transposedRotated ? weight[(i * c.Out + o) * 9 + 8 - t] : weight[(o * c.In + i) * 9 + t];
+                }
+            }
+
+            ref float g = ref MemoryMarshal.GetReference(taps);
+            for (int kj = 0; kj < 3; kj++)
+            {
+                Filter(Vector512.LoadUnsafe(ref g, (nuint)(kj * Lanes)), Vector512.LoadUnsafe(ref g, (nuint)((3 + kj) * Lanes)),
+                    Vector512.LoadUnsafe(ref g, (nuint)((6 + kj) * Lanes)),
+                    out half[kj], out half[3 + kj], out half[6 + kj], out half[9 + kj], out half[12 + kj], out half[15 + kj]);
+            }
+
+            ref float destination = ref Unsafe.Add(ref u0, i * c.OutPadded + block * Lanes);
+            for (int a = 0; a < 6; a++)
+            {
+                Filter(half[3 * a], half[3 * a + 1], half[3 * a + 2], out var w0, out var w1, out var w2, out var w3, out var w4, out var w5);
+                nuint at = (nuint)(6 * a) * pointStride;
+                w0.StoreUnsafe(ref destination, at);
+                w1.StoreUnsafe(ref destination, at + pointStride);
+                w2.StoreUnsafe(ref destination, at + 2 * pointStride);
+                w3.StoreUnsafe(ref destination, at + 3 * pointStride);
+                w4.StoreUnsafe(ref destination, at + 4 * pointStride);
+                w5.StoreUnsafe(ref destination, at + 5 * pointStride);
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- pass 2: tile transforms
+
+    /// <summary>Items &lt; chunks: a chunk of input tiles; then a chunk of output-gradient tiles.</summary>
+    private readonly struct InputAndGradientTiles(float[] packed, float[] packedDy, float[] v, float[] z, int[] origins, SimdWinogradTiling tiling,
+        Channels c, int chunks) : IParallelBody
+    {
+        public void Run(int item)
+        {
+            int chunk = item % chunks;
+            int first = chunk * c.Tiles / chunks, end = (chunk + 1) * c.Tiles / chunks;
+            if (item < chunks)
+            {
+                TransformInputs(packed, ref v[first * c.InPadded], (nuint)(c.TilesPadded * c.InPadded), origins, tiling, c, first, end);
+            }
+            else
+            {
+                TransformOutputGradients(packedDy, z, origins, tiling, c, first, end);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Input tiles first … end − 1: (Bᵀ d_t B)[ξ] for every 16-channel block, written at
+    /// destination + ξ·pointStride + (t − first)·InPadded.
+    /// </summary>
+    [SkipLocalsInit]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void TransformInputs(float[] packed, ref float destination0, nuint pointStride, int[] origins, in SimdWinogradTiling tiling,
+        in Channels c, int first, int end)
+    {
+        Span<Vector512<float>> half = stackalloc Vector512<float>[Points];
+        ref float x0 = ref MemoryMarshal.GetArrayDataReference(packed);
+        int d = tiling.Dilation, bw = tiling.BufferWidth;
+        nuint colStep = (nuint)(d * c.InPadded), rowStep = (nuint)(d * bw * c.InPadded);
+        for (int t = first; t < end; t++)
+        {
+            int s = t / tiling.TilesPerSample, rem = t % tiling.TilesPerSample;
+            int r0 = origins[rem / tiling.ColumnTiles], c0 = origins[tiling.RowTiles + rem % tiling.ColumnTiles];
+            for (int block = 0; block < c.InPadded; block += Lanes)
+            {
+                ref float corner = ref Unsafe.Add(ref x0, ((s * tiling.BufferHeight + r0) * bw + c0) * c.InPadded + block);
+                for (int b = 0; b < 6; b++)
+                {
+                    ref float column = ref Unsafe.Add(ref corner, (nuint)b * colStep);
+                    Input(Vector512.LoadUnsafe(ref column), Vector512.LoadUnsafe(ref column, rowStep), Vector512.LoadUnsafe(ref column, 2 * rowStep),
+                        Vector512.LoadUnsafe(ref column, 3 * rowStep), Vector512.LoadUnsafe(ref column, 4 * rowStep), Vector512.LoadUnsafe(ref column, 5 * rowStep),
+                        out half[b], out half[6 + b], out half[12 + b], out half[18 + b], out half[24 + b], out half[30 + b]);
+                }
+
+                ref float destination = ref Unsafe.Add(ref destination0, (t - first) * c.InPadded + block);
+                for (int a = 0; a < 6; a++)
+                {
+                    Input(half[6 * a], half[6 * a + 1], half[6 * a + 2], half[6 * a + 3], half[6 * a + 4], half[6 * a + 5],
+                        out var t0, out var t1, out var t2, out var t3, out var t4, out var t5);
+                    nuint at = (nuint)(6 * a) * pointStride;
+                    t0.StoreUnsafe(ref destination, at);
+                    t1.StoreUnsafe(ref destination, at + pointStride);
+                    t2.StoreUnsafe(ref destination, at + 2 * pointStride);
+                    t3.StoreUnsafe(ref destination, at + 3 * pointStride);
+                    t4.StoreUnsafe(ref destination, at + 4 * pointStride);
+                    t5.StoreUnsafe(ref destination, at + 5 * pointStride);
+                }
+            }
+        }
+    }
+
+    /// <summary>Z[ξ][t][·] = (A δY_t Aᵀ)[ξ], with δY zero at outputs past the edge.</summary>
+    [SkipLocalsInit]
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void TransformOutputGradients(float[] packedDy, float[] z, int[] origins, in SimdWinogradTiling tiling, in Channels c,
+        int first, int end)
+    {
+        Span<Vector512<float>> grid = stackalloc Vector512<float>[16];
+        Span<Vector512<float>> half = stackalloc Vector512<float>[6 * 4];
+        ref float z0 = ref MemoryMarshal.GetArrayDataReference(z);
+        int d = tiling.Dilation, ho = tiling.OutHeight, wo = tiling.OutWidth;
+        nuint pointStride = (nuint)(c.TilesPadded * c.OutPadded);
+        for (int t = first; t < end; t++)
+        {
+            int s = t / tiling.TilesPerSample, rem = t % tiling.TilesPerSample;
+            int r0 = origins[rem / tiling.ColumnTiles], c0 = origins[tiling.RowTiles + rem % tiling.ColumnTiles];
+            for (int block = 0; block < c.OutPadded; block += Lanes)
+            {
+                for (int i = 0; i < 4; i++)
+                {
+                    int row = r0 + i * d;
+                    for (int j = 0; j < 4; j++)
+                    {
+                        int col = c0 + j * d;
+                        grid[4 * i + j] = row < ho && col < wo
+                            ? Vector512.LoadUnsafe(ref packedDy[((s * ho + row) * wo + col) * c.OutPadded + block])
+                            : Vector512<float>.Zero;
+                    }
+                }
+
+                for (int j = 0; j < 4; j++)
+                {
+                    OutputGradient(grid[j], grid[4 + j], grid[8 + j], grid[12 + j],
+                        out half[j], out half[4 + j], out half[8 + j], out half[12 + j], out half[16 + j], out half[20 + j]);
+                }
+
+                ref float destination = ref Unsafe.Add(ref z0, t * c.OutPadded + block);
+                for (int a = 0; a < 6; a++)
+                {
+                    OutputGradient(half[4 * a], half[4 * a + 1], half[4 * a + 2], half[4 * a + 3],
+                        out var t0, out var t1, out var t2, out var t3, out var t4, out var t5);
+                    nuint at = (nuint)(6 * a) * pointStride;
+                    t0.StoreUnsafe(ref destination, at);
+                    t1.StoreUnsafe(ref destination, at + pointStride);
+                    t2.StoreUnsafe(ref destination, at + 2 * pointStride);
+                    t3.StoreUnsafe(ref destination, at + 3 * pointStride);
+                    t4.StoreUnsafe(ref destination, at + 4 * pointStride);
+                    t5.StoreUnsafe(ref destination, at + 5 * pointStride);
+                }
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- pass 3: the products
+
+    /// <summary>Mw[ξ] = V[ξ]ᵀ·Z[ξ] for one row group (input channels) of one point ξ, summed over every tile.</summary>
+    private readonly struct WeightProducts(float[] v, float[] z, float[] mw, Channels c, int inRows, int groups) : IParallelBody
+    {
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public void Run(int item)
+        {
+            int xi = item / groups, group = item % groups;
+            int outPadded = c.OutPadded;
+            ref float a = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(v), xi * c.TilesPadded * c.InPadded);
+            ref float b = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(z), xi * c.TilesPadded * outPadded);
+            ref float product = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(mw), xi * inRows * outPadded);
+            Multiply(ref a, 1, (nuint)c.InPadded, c.Tiles, ref b, outPadded, ref product, outPadded, outPadded, group * RowGroup,
+                Math.Min(c.In, (group + 1) * RowGroup));
+        }
+    }
+
+    /// <summary>
+    /// C[r, :] = Σ_k A[r, k]·B[k, :] for rows firstRow … endRow − 1 (rounded up to the kernels' row blocks; the
+    /// buffers hold those rows) and <paramref name="columns"/> columns (whole vectors): blocks of 4 vectors, then 2,
+    /// then 1. B rows are <paramref name="ldb"/> apart, C rows <paramref name="ldc"/>.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Multiply(ref float a, nuint rowStride, nuint depthStride, int depth, ref float b, int ldb, ref float product, int ldc,
+        int columns, int firstRow, int endRow)
+    {
+        int column = 0;
+        for (; columns - column >= 4 * Lanes; column += 4 * Lanes)
+        {
+            for (int r = firstRow; r < endRow; r += SimdWinogradGemm.WideRows)
+            {
+                SimdWinogradGemm.Rows6Vectors4(ref Unsafe.Add(ref a, (nuint)r * rowStride), rowStride, depthStride, depth,
+                    ref Unsafe.Add(ref b, column), (nuint)ldb, ref Unsafe.Add(ref product, r * ldc + column), (nuint)ldc);
+            }
+        }
+
+        for (; columns - column >= 2 * Lanes; column += 2 * Lanes)
+        {
+            for (int r = firstRow; r < endRow; r += SimdWinogradGemm.NarrowRows)
+            {
+                SimdWinogradGemm.Rows8Vectors2(ref Unsafe.Add(ref a, (nuint)r * rowStride), rowStride, depthStride, depth,
+                    ref Unsafe.Add(ref b, column), (nuint)ldb, ref Unsafe.Add(ref product, r * ldc + column), (nuint)ldc);
+            }
+        }
+
+        for (; column < columns; column += Lanes)
+        {
+            for (int r = firstRow; r < endRow; r += SimdWinogradGemm.NarrowRows)
+            {
+                SimdWinogradGemm.Rows8Vectors1(ref Unsafe.Add(ref a, (nuint)r * rowStride), rowStride, depthStride, depth,
+                    ref Unsafe.Add(ref b, column), (nuint)ldb, ref Unsafe.Add(ref product, r * ldc + column), (nuint)ldc);
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- pass 4: back from the transformed domain
+
+    /// <summary>
+    /// One block of up to <see cref="RowGroup"/> tiles for one run of output channel vectors, start to end in cache:
+    /// input transform (V, all input channels), the 36 products M[ξ] = V[ξ]·U[ξ] for the run's columns, and the
+    /// output transform, stored into the destination planes.
+    /// </summary>
+    private readonly struct TileBlocks(float[] packed, float[] u, float[] bias, float[] destination, int[] origins, SimdWinogradTiling tiling,
+        Channels c, int columnChunks, bool accumulate) : IParallelBody
+    {
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public void Run(int item)
+        {
+            int blockIndex = item / columnChunks, chunk = item % columnChunks, vectors = c.OutPadded / Lanes;
+            int first = blockIndex * RowGroup, end = Math.Min(c.Tiles, first + RowGroup);
+            int firstColumn = chunk * vectors / columnChunks * Lanes, columns = (chunk + 1) * vectors / columnChunks * Lanes - firstColumn;
+            nuint inStride = (nuint)(RowGroup * c.InPadded), outStride = (nuint)(RowGroup * columns);
+            float[] v = SimdScratch.Floats.Rent(Points * RowGroup * c.InPadded);
+            float[] m = SimdScratch.Floats.Rent(Points * RowGroup * columns);
+            try
+            {
+                ref float v0 = ref MemoryMarshal.GetArrayDataReference(v);
+                ref float m0 = ref MemoryMarshal.GetArrayDataReference(m);
+                ref float u0 = ref MemoryMarshal.GetArrayDataReference(u);
+                TransformInputs(packed, ref v0, inStride, origins, tiling, c, first, end);
+                if (end - first < RowGroup)
+                {
+                    // The kernels' last row block reads past the block's tiles: zeros there, not leftovers (a denormal
+                    // would slow every multiply-add of its row).
+                    for (int xi = 0; xi < Points; xi++)
+                    {
+                        v.AsSpan(xi * (int)inStride + (end - first) * c.InPadded, (RowGroup - (end - first)) * c.InPadded).Clear();
+                    }
+                }
+
+                for (int xi = 0; xi < Points; xi++)
+                {
+                    Multiply(ref Unsafe.Add(ref v0, (nuint)xi * inStride), (nuint)c.InPadded, 1, c.In,
+                        ref Unsafe.Add(ref u0, xi * c.In * c.OutPadded + firstColumn), c.OutPadded,
+                        ref Unsafe.Add(ref m0, (nuint)xi * outStride), columns, columns, 0, end - first);
+                }
+
+                StoreOutputs(ref m0, outStride, columns, first, end, firstColumn);
+            }
+            finally
+            {
+                SimdScratch.Floats.Return(m);
+                SimdScratch.Floats.Return(v);
+            }
+        }
+
+        /// <summary>
+        /// Tiles first … end − 1: Y = Aᵀ M A + bias per 16-channel block, the 4x4 pixels × 16 channels turned to
+        /// channel-major by <see cref="SimdTranspose16"/> and written (added, with accumulate) where they exist.
+        /// </summary>
+        [SkipLocalsInit]
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        private void StoreOutputs(ref float m0, nuint pointStride, int columns, int first, int end, int firstColumn)
+        {
+            Span<Vector512<float>> half = stackalloc Vector512<float>[4 * 6];
+            Span<float> tile = stackalloc float[2 * Lanes * Lanes];
+            ref float pixels = ref MemoryMarshal.GetReference(tile);
+            ref float channels = ref Unsafe.Add(ref pixels, Lanes * Lanes);
+            ref float y0 = ref MemoryMarshal.GetArrayDataReference(destination);
+            int d = tiling.Dilation, ho = tiling.OutHeight, wo = tiling.OutWidth, plane = ho * wo;
+            for (int t = first; t < end; t++)
+            {
+                int s = t / tiling.TilesPerSample, rem = t % tiling.TilesPerSample;
+                int r0 = origins[rem / tiling.ColumnTiles], c0 = origins[tiling.RowTiles + rem % tiling.ColumnTiles];
+                int rows = Math.Min(4, (ho - r0 + d - 1) / d), cols = Math.Min(4, (wo - c0 + d - 1) / d);
+                for (int block = 0; block < columns; block += Lanes)
+                {
+                    ref float source = ref Unsafe.Add(ref m0, (t - first) * columns + block);
+                    for (int b = 0; b < 6; b++)
+                    {
+                        nuint at = (nuint)b * pointStride;
+                        Output(Vector512.LoadUnsafe(ref source, at), Vector512.LoadUnsafe(ref source, at + 6 * pointStride),
+                            Vector512.LoadUnsafe(ref source, at + 12 * pointStride), Vector512.LoadUnsafe(ref source, at + 18 * pointStride),
+                            Vector512.LoadUnsafe(ref source, at + 24 * pointStride), Vector512.LoadUnsafe(ref source, at + 30 * pointStride),
+                            out half[b], out half[6 + b], out half[12 + b], out half[18 + b]);
+                    }
+
+                    int channel0 = firstColumn + block;
+                    var biasVector = Vector512.LoadUnsafe(ref bias[channel0]);
+                    for (int i = 0; i < rows; i++)
+                    {
+                        Output(half[6 * i], half[6 * i + 1], half[6 * i + 2], half[6 * i + 3], half[6 * i + 4], half[6 * i + 5],
+                            out var v0, out var v1, out var v2, out var v3);
+                        (v0 + biasVector).StoreUnsafe(ref pixels, (nuint)(4 * i * Lanes));
+                        (v1 + biasVector).StoreUnsafe(ref pixels, (nuint)((4 * i + 1) * Lanes));
+                        (v2 + biasVector).StoreUnsafe(ref pixels, (nuint)((4 * i + 2) * Lanes));
+                        (v3 + biasVector).StoreUnsafe(ref pixels, (nuint)((4 * i + 3) * Lanes));
+                    }
+
+                    // Rows past the edge were not written: their columns of the transpose are never stored.
+                    SimdTranspose16.Transpose(ref pixels, Lanes, ref channels, Lanes);
+                    int live = Math.Min(Lanes, c.Out - channel0);
+                    for (int k = 0; k < live; k++)
+                    {
+                        ref float outPlane = ref Unsafe.Add(ref y0, (s * c.Out + channel0 + k) * plane + r0 * wo + c0);
+                        ref float values = ref Unsafe.Add(ref channels, k * Lanes);
+                        for (int i = 0; i < rows; i++)
+                        {
+                            ref float row = ref Unsafe.Add(ref outPlane, i * d * wo);
+                            if (d == 1 && cols == 4)
+                            {
+                                var v = Vector128.LoadUnsafe(ref values, (nuint)(4 * i));
+                                (accumulate ? v + Vector128.LoadUnsafe(ref row) : v).StoreUnsafe(ref row);
+                                continue;
+                            }
+
+                            for (int j = 0; j < cols; j++)
+                            {
+                                ref float y = ref Unsafe.Add(ref row, j * d);
+                                float value = Unsafe.Add(ref values, 4 * i + j);
+                                y = accumulate ? y + value : value;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>dweight[o, i, ·, ·] (+)= Gᵀ Mw_io G for one input channel i, 16 output channels at a time.</summary>
+    private readonly struct FilterGradients(float[] mw, float[] dweight, Channels c, int inRows, bool accumulate) : IParallelBody
+    {
+        [SkipLocalsInit]
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public void Run(int i)
+        {
+            Span<Vector512<float>> half = stackalloc Vector512<float>[3 * 6];
+            Span<float> lanes = stackalloc float[9 * Lanes];
+            ref float m0 = ref MemoryMarshal.GetArrayDataReference(mw);
+            nuint pointStride = (nuint)(inRows * c.OutPadded);
+            for (int block = 0; block < c.OutPadded; block += Lanes)
+            {
+                ref float source = ref Unsafe.Add(ref m0, i * c.OutPadded + block);
+                for (int b = 0; b < 6; b++)
+                {
+                    nuint at = (nuint)b * pointStride;
+                    FilterGradient(Vector512.LoadUnsafe(ref source, at), Vector512.LoadUnsafe(ref source, at + 6 * pointStride),
+                        Vector512.LoadUnsafe(ref source, at + 12 * pointStride), Vector512.LoadUnsafe(ref source, at + 18 * pointStride),
+                        Vector512.LoadUnsafe(ref source, at + 24 * pointStride), Vector512.LoadUnsafe(ref source, at + 30 * pointStride),
+                        out half[b], out half[6 + b], out half[12 + b]);
+                }
+
+                ref float taps = ref MemoryMarshal.GetReference(lanes);
+                for (int ki = 0; ki < 3; ki++)
+                {
+                    FilterGradient(half[6 * ki], half[6 * ki + 1], half[6 * ki + 2], half[6 * ki + 3], half[6 * ki + 4], half[6 * ki + 5],
+                        out var g0, out var g1, out var g2);
+                    g0.StoreUnsafe(ref taps, (nuint)((3 * ki) * Lanes));
+                    g1.StoreUnsafe(ref taps, (nuint)((3 * ki + 1) * Lanes));
+                    g2.StoreUnsafe(ref taps, (nuint)((3 * ki + 2) * Lanes));
+                }
+
+                int channels = Math.Min(Lanes, c.Out - block);
+                for (int k = 0; k < channels; k++)
+                {
+                    var row = dweight.AsSpan(((block + k) * c.In + i) * 9, 9);
+                    for (int tap = 0; tap < 9; tap++)
+                    {
+                        float gradient = lanes[tap * Lanes + k];
+                        row[tap] = accumulate ? row[tap] + gradient : gradient;
+                    }
+                }
+            }
+        }
+    }
+
+    private static int RoundUp(int value, int multiple) => (value + multiple - 1) / multiple * multiple;
+
+    private static int CeilDiv(int a, int b) => (a + b - 1) / b;
+}
