@@ -60,3 +60,42 @@ public sealed class EluTests(BackendFixture fixture)
             expected.Select((v, i) => 4 * ArrayAssert.FloatEps * (Math.Abs(v) + Math.Abs(initial[i]))).ToArray(), $"{backendName} ELU dx accumulate");
     }
 }
+
+/// <summary>The SIMD backend's single-precision exp (<c>SimdExp</c>) behind ELU at the ends of its range.</summary>
+public sealed class SimdEluExtremesTests
+{
+    [Fact]
+    public void Elu_HandlesTheEndsOfTheRange_AndPropagatesNaN()
+    {
+        // 32 values, so whole 16-float vectors take the fast exp path.
+        float[] x =
+        [
+            0f, -0f, -1e-30f, -1e-8f, -1e-3f, -0.25f, -0.5f, -1f, -2f, -10f, -20f, -80f, -87f, -87.3f, -88f, -100f,
+            -1e30f, float.NegativeInfinity, float.NaN, 1e-8f, 1f, 100f, float.PositiveInfinity, -0.3465736f,
+            0.3465736f, -5.5f, -7.25f, -15f, -30f, -40f, -50f, -60f,
+        ];
+        using var backend = new JointDiffusion.Gpu.Backends.Simd.SimdBackend();
+        using var tx = backend.Upload(x.Select(v => (double)v).ToArray(), x.Length);
+        using var ty = backend.Filled(float.NaN, x.Length);
+        using var tdy = backend.Upload(Enumerable.Repeat(1.0, x.Length).ToArray(), x.Length);
+        using var tdx = backend.Filled(float.NaN, x.Length);
+        backend.Elu(tx, ty);
+        backend.EluBackward(tx, tdy, tdx, accumulate: false);
+        var y = ty.ToArray();
+        var dx = tdx.ToArray();
+        for (int i = 0; i < x.Length; i++)
+        {
+            double v = x[i];
+            if (double.IsNaN(v))
+            {
+                Assert.True(float.IsNaN(y[i]) && float.IsNaN(dx[i]), "ELU must carry NaN through (the sampler's divergence check relies on it)");
+                continue;
+            }
+
+            double expected = v > 0 ? v : Math.Exp(v) - 1, slope = v > 0 ? 1 : Math.Exp(v);
+            Assert.True(Math.Abs(y[i] - expected) <= 4 * ArrayAssert.FloatEps * (1 + Math.Abs(expected)) || (double.IsInfinity(v) && y[i] == expected),
+                $"ELU({v}) = {y[i]}, expected {expected}");
+            Assert.True(Math.Abs(dx[i] - slope) <= 4 * ArrayAssert.FloatEps * slope + 1e-37, $"ELU'({v}) = {dx[i]}, expected {slope}");
+        }
+    }
+}
