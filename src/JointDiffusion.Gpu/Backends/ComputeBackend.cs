@@ -186,13 +186,10 @@ public abstract class ComputeBackend : IDisposable
             CheckSame(x, dx, nameof(dx));
         }
 
-        foreach (var (t, name) in new[] { (dalpha, nameof(dalpha)), (dgamma, nameof(dgamma)), (dbeta, nameof(dbeta)) })
-        {
-            if (t is not null)
-            {
-                CheckVector(t, x.Shape.C, name, "channels of x");
-            }
-        }
+        // Three calls, not a loop over an array of them: this runs in every sampling step, which must not allocate.
+        CheckOptionalVector(dalpha, x.Shape.C, nameof(dalpha), "channels of x");
+        CheckOptionalVector(dgamma, x.Shape.C, nameof(dgamma), "channels of x");
+        CheckOptionalVector(dbeta, x.Shape.C, nameof(dbeta), "channels of x");
 
         if (dx is null && dalpha is null && dgamma is null && dbeta is null)
         {
@@ -204,6 +201,15 @@ public abstract class ComputeBackend : IDisposable
         InstanceNorm2dPlusBackwardCore(x, dy, alpha, gamma, stats, dx, dalpha, dgamma, dbeta, accumulate);
 
         EndOp("instance_norm.backward", t0);
+    }
+
+    /// <summary>Checks an optional per-channel vector when it is given.</summary>
+    private void CheckOptionalVector(Tensor? t, int length, string name, string what)
+    {
+        if (t is not null)
+        {
+            CheckVector(t, length, name, what);
+        }
     }
 
     /// <summary>Backend InstanceNorm++ forward; shapes are checked.</summary>
