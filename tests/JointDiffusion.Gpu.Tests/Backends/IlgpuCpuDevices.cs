@@ -1,13 +1,14 @@
 using ILGPU;
 using ILGPU.Runtime;
 using ILGPU.Runtime.CPU;
+using JointDiffusion.Gpu.Backends;
 using JointDiffusion.Gpu.Backends.Ilgpu;
 
 namespace JointDiffusion.Gpu.Tests.Backends;
 
 /// <summary>
 /// ILGPU CPU accelerators shaped like different GPUs (warp size × warps per group), for kernels launched by
-/// hand; each is created on first use and disposed with the fixture.
+/// hand, and ILGPU backends on them; each is created on first use and disposed with the fixture.
 /// </summary>
 public sealed class IlgpuCpuDevices : IDisposable
 {
@@ -24,6 +25,7 @@ public sealed class IlgpuCpuDevices : IDisposable
     public const string Warp2By8 = "warp2x8";
 
     private readonly Dictionary<string, Lazy<(Context Context, Accelerator Accelerator)>> _accelerators = new();
+    private readonly Dictionary<(string, bool), Lazy<IlgpuBackend>> _backends = new();
 
     /// <summary>Registers every device shape.</summary>
     public IlgpuCpuDevices()
@@ -35,6 +37,14 @@ public sealed class IlgpuCpuDevices : IDisposable
                 var context = Context.Create(b => IlgpuBackend.ConfigureKernelCompilation(b).CPU(Device(name)));
                 return (context, context.CreateCPUAccelerator(0));
             });
+            foreach (bool tiled in new[] { true, false })
+            {
+                _backends[(name, tiled)] = new(() =>
+                {
+                    var context = Context.Create(b => IlgpuBackend.ConfigureKernelCompilation(b).CPU(Device(name)));
+                    return new IlgpuBackend(context, context.GetCPUDevice(0), DeviceKind.IlgpuCpu, tiled);
+                });
+            }
         }
     }
 
@@ -51,9 +61,17 @@ public sealed class IlgpuCpuDevices : IDisposable
     /// <summary>A bare accelerator of the named shape, for kernels launched by hand.</summary>
     public Accelerator Accelerator(string name) => _accelerators[name].Value.Accelerator;
 
+    /// <summary>An ILGPU backend on the named device, with the tiled convolution kernels or the direct ones.</summary>
+    public IlgpuBackend Backend(string name, bool tiled) => _backends[(name, tiled)].Value;
+
     /// <summary>Disposes what was created.</summary>
     public void Dispose()
     {
+        foreach (var backend in _backends.Values.Where(b => b.IsValueCreated))
+        {
+            backend.Value.Dispose();
+        }
+
         foreach (var entry in _accelerators.Values.Where(a => a.IsValueCreated))
         {
             entry.Value.Accelerator.Dispose();
