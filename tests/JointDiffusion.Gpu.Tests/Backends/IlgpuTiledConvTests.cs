@@ -208,20 +208,19 @@ public sealed class IlgpuTiledConvTests(IlgpuCpuDevices devices) : IClassFixture
     [Fact]
     public void TiledConvolutions_GiveTheSameBitsOnEveryRunAndBackend()
     {
-        // Twice on one backend and once on a second backend of the same device shape (the default ilgpu-cpu):
-        // a missing barrier or an order that depended on thread timing would show as differing bits.
+        // The multi-tile case twice on one backend, the split case on it and on a second backend of the same
+        // device shape (the default ilgpu-cpu): a missing barrier or an order that depended on thread timing
+        // would show as differing bits.
         var backend = devices.Backend(IlgpuCpuDevices.Warp4By4, tiled: true);
         using var second = DeviceSelector.Create(DeviceKind.IlgpuCpu);
         foreach (int index in new[] { 6, 7 }) // several tiles everywhere; a split dw reduction
         {
             var c = Cases[index];
             var first = RunAll(backend, c);
-            var again = RunAll(backend, c);
-            var elsewhere = RunAll(second, c);
+            var again = index == 6 ? RunAll(backend, c) : RunAll(second, c);
             for (int op = 0; op < first.Length; op++)
             {
                 Assert.Equal(Bits(first[op]), Bits(again[op]));
-                Assert.Equal(Bits(first[op]), Bits(elsewhere[op]));
             }
         }
 
