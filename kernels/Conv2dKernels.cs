@@ -5,9 +5,11 @@ namespace JointDiffusion.Kernels;
 /// <summary>
 /// Stride-1 2-D convolution with zero padding and dilation, NCHW: x [N, Cin, H, W], w [Cout, Cin, K, K],
 /// y [N, Cout, Ho, Wo], y[n,o,i,j] = b[o] + Σ_{c,p,q} w[o,c,p,q]·x[n, c, i − pad + p·dil, j − pad + q·dil].
-/// First, direct versions: one thread per output element; backward-data is a gather over the outputs each
+/// Direct versions: one thread per output element; backward-data is a gather over the outputs each
 /// input element feeds, backward-weight one thread per weight element reducing over N·Ho·Wo, the bias
-/// gradient one group per output channel with a deterministic tree. No atomics.
+/// gradient one group per output channel with a deterministic group sum. No atomics. The backend runs the
+/// tiled shared-memory kernels of <see cref="Conv2dTiledKernels"/> where the device takes a tile and keeps
+/// these as the fallback (and for the bias gradient always).
 /// </summary>
 public static class Conv2dKernels
 {

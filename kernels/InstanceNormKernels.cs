@@ -7,8 +7,9 @@ namespace JointDiffusion.Kernels;
 /// y = γ_c·((x − μ_c)·r_c + α_c·(μ_c − m)·ρ) + β_c with r_c = 1/√(s²_c + ε), m = mean_c μ_c and
 /// ρ = 1/√(v + ε), v the unbiased variance of the channel means. Statistics layout [N, 2C + 2]:
 /// μ_0..μ_{C−1}, r_0..r_{C−1}, m, ρ. Plane reductions use one group per (sample, channel) plane and a
-/// deterministic shared-memory tree (launch with a power-of-two group of at most
-/// <see cref="ReductionKernels.MaxGroupSize"/> threads); the small per-sample and per-channel loops over C
+/// deterministic group sum (<see cref="GroupReduction"/>: warp shuffles, one shared slot per warp, then the
+/// first warp; a shared-memory tree on OpenCL). Launch them with a power-of-two group of at most
+/// <see cref="ReductionKernels.MaxGroupSize"/> threads; the small per-sample and per-channel loops over C
 /// or N run one thread each.
 /// </summary>
 public static class InstanceNormKernels
@@ -151,7 +152,8 @@ public static class InstanceNormKernels
     /// </summary>
     public static void PlaneGradientSums(ArrayView<float> x, ArrayView<float> dy, ArrayView<float> stats, ArrayView<float> sums, Geometry g)
     {
-        var shared = SharedMemory.Allocate<float>(ReductionKernels.MaxGroupSize);
+        // Two slots per thread: both sums go through one reduction (GroupReduction.SumPair).
+        var shared = SharedMemory.Allocate<float>(2 * ReductionKernels.MaxGroupSize);
         int plane = Grid.IdxX;
         if (plane >= g.Batch * g.Channels)
         {
@@ -169,8 +171,7 @@ public static class InstanceNormKernels
             b += d * (x[offset + i] - mu) * rstd;
         }
 
-        float sumDy = GroupReduction.Sum(a, shared);
-        float sumDyH = GroupReduction.Sum(b, shared);
+        var (sumDy, sumDyH) = GroupReduction.SumPair(a, b, shared);
         if (Group.IdxX == 0)
         {
             sums[2 * plane] = sumDy;

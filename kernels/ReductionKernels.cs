@@ -4,8 +4,8 @@ namespace JointDiffusion.Kernels;
 
 /// <summary>
 /// Deterministic reductions: Σx, Σa·b and the per-sample L2 norm. Each group folds a fixed, strided slice of
-/// its input into per-thread float partials and combines them with a shared-memory tree
-/// (<see cref="GroupReduction"/>). A full sum runs in two launches: <see cref="SumPartials"/> or
+/// its input into per-thread float partials and combines them with <see cref="GroupReduction"/>: warp
+/// shuffles, one shared slot per warp, then the first warp over the slots (a shared-memory tree on OpenCL). A full sum runs in two launches: <see cref="SumPartials"/> or
 /// <see cref="DotPartials"/> over many groups, then <see cref="SumPartials"/> with a single group over the
 /// partials. Launch with a power-of-two group size of at most <see cref="MaxGroupSize"/>.
 /// </summary>

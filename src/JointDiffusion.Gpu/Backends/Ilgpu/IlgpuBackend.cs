@@ -24,19 +24,25 @@ public sealed class IlgpuBackend : ComputeBackend
     private readonly IlgpuKernelSet _k;
     private readonly MemoryBuffer1D<float, Stride1D.Dense> _absent;
     private readonly int _groupSize;
+    private readonly IlgpuConvTiling? _tiling;
     private bool _disposed;
 
     /// <summary>
     /// Creates the backend on <paramref name="device"/>, taking ownership of <paramref name="context"/>
-    /// (disposed with the backend, also when this constructor fails).
+    /// (disposed with the backend, also when this constructor fails). Convolutions run the tiled kernels of
+    /// <see cref="Conv2dTiledKernels"/> where the device takes a tile (<see cref="IlgpuConvTiling.For"/>) and
+    /// <paramref name="tiledConvolution"/> allows it, else the direct kernels of <see cref="Conv2dKernels"/>.
     /// </summary>
-    internal IlgpuBackend(Context context, Device device, DeviceKind kind)
+    internal IlgpuBackend(Context context, Device device, DeviceKind kind, bool tiledConvolution = true)
     {
         _context = context;
         try
         {
             _accelerator = device.CreateAccelerator(context);
-            _k = new IlgpuKernelSet(_accelerator);
+            _tiling = tiledConvolution
+                ? IlgpuConvTiling.For(_accelerator.MaxNumThreadsPerGroup, _accelerator.MaxSharedMemoryPerGroup, _accelerator.WarpSize, _accelerator.NumMultiprocessors)
+                : null;
+            _k = new IlgpuKernelSet(_accelerator, _tiling is not null);
             // Stand-in for an absent optional tensor (bias, a skipped gradient): kernels never read it.
             _absent = _accelerator.Allocate1D<float>(1);
         }
@@ -53,8 +59,11 @@ public sealed class IlgpuBackend : ComputeBackend
             ? "simulated on the CPU: correctness tests only"
             : string.Create(CultureInfo.InvariantCulture, $"{_accelerator.MemorySize / (1024.0 * 1024 * 1024):F1} GiB");
         Description = string.Create(CultureInfo.InvariantCulture,
-            $"ILGPU {_accelerator.AcceleratorType} accelerator '{_accelerator.Name}': {_accelerator.NumMultiprocessors} multiprocessors, {_accelerator.MaxNumThreadsPerGroup} threads per group, warp {_accelerator.WarpSize}, {memory}");
+            $"ILGPU {_accelerator.AcceleratorType} accelerator '{_accelerator.Name}': {_accelerator.NumMultiprocessors} multiprocessors, {_accelerator.MaxNumThreadsPerGroup} threads per group, warp {_accelerator.WarpSize}, {memory}, {_tiling?.ToString() ?? "direct convolution kernels"}");
     }
+
+    /// <summary>The convolution tiling in use, or null where the direct kernels run.</summary>
+    internal IlgpuConvTiling? ConvTiling => _tiling;
 
     /// <inheritdoc/>
     public override string Name => DeviceSelector.Name(Kind);
@@ -162,14 +171,30 @@ public sealed class IlgpuBackend : ComputeBackend
     protected override void Conv2dForwardCore(Tensor x, Tensor w, Tensor? b, Tensor y, Conv2dSpec spec)
     {
         var g = ConvGeometry(x.Shape, w.Shape.N, w.Shape.H, spec, b is null ? 0 : Conv2dKernels.HasBias);
-        _k.ConvForward(y.Length, V(x), V(w), VOrAbsent(b), V(y), g);
+        if (_tiling is null)
+        {
+            _k.ConvForward(y.Length, V(x), V(w), VOrAbsent(b), V(y), g);
+            return;
+        }
+
+        var t = _tiling.ForRows(g.OutChannels);
+        int groups = IlgpuConvTiling.GatherGroups(t, g.OutChannels, g.Batch * g.OutHeight * g.OutWidth);
+        _k.ConvTiledForward!(new KernelConfig(groups, t.Threads), V(x), V(w), VOrAbsent(b), V(y), g, t);
     }
 
     /// <inheritdoc/>
     protected override void Conv2dBackwardDataCore(Tensor dy, Tensor w, Tensor dx, Conv2dSpec spec, bool accumulate)
     {
         var g = ConvGeometry(dx.Shape, w.Shape.N, w.Shape.H, spec, accumulate ? Conv2dKernels.Accumulate : 0);
-        _k.ConvBackwardData(dx.Length, V(dy), V(w), V(dx), g);
+        if (_tiling is null)
+        {
+            _k.ConvBackwardData(dx.Length, V(dy), V(w), V(dx), g);
+            return;
+        }
+
+        var t = _tiling.ForRows(g.InChannels);
+        int groups = IlgpuConvTiling.GatherGroups(t, g.InChannels, g.Batch * g.Height * g.Width);
+        _k.ConvTiledBackwardData!(new KernelConfig(groups, t.Threads), V(dy), V(w), V(dx), g, t);
     }
 
     /// <inheritdoc/>
@@ -180,13 +205,41 @@ public sealed class IlgpuBackend : ComputeBackend
         var g = ConvGeometry(xs, dy.Shape.C, k, spec, accumulate ? Conv2dKernels.Accumulate : 0);
         if (dw is not null)
         {
-            _k.ConvBackwardWeight(dw.Length, V(x), V(dy), V(dw), g);
+            if (_tiling is null)
+            {
+                _k.ConvBackwardWeight(dw.Length, V(x), V(dy), V(dw), g);
+            }
+            else
+            {
+                ConvBackwardWeightTiled(x, dy, dw, g, _tiling);
+            }
         }
 
         if (db is not null)
         {
             _k.ConvBackwardBias(Groups(g.OutChannels), V(dy), V(db), g);
         }
+    }
+
+    /// <summary>
+    /// dw through the tiled kernel: one launch writing dw directly when the reduction is not split, else a
+    /// launch writing one partial dw per split into pooled scratch and a second adding them in split order.
+    /// </summary>
+    private void ConvBackwardWeightTiled(Tensor x, Tensor dy, Tensor dw, Conv2dKernels.Geometry g, IlgpuConvTiling tiling)
+    {
+        var t = tiling.Square;
+        int tileGroups = checked(((g.OutChannels + t.BlockM - 1) / t.BlockM) * ((g.InChannels + t.BlockN - 1) / t.BlockN) * g.Kernel * g.Kernel);
+        var (splits, splitLength) = tiling.WeightSplits(tileGroups, g.Batch * g.OutHeight * g.OutWidth);
+        if (splits == 1)
+        {
+            _k.ConvTiledBackwardWeight!(new KernelConfig(tileGroups, t.Threads), V(x), V(dy), V(dw), g, t, splitLength);
+            return;
+        }
+
+        var overwrite = new Conv2dKernels.Geometry(g.Batch, g.InChannels, g.Height, g.Width, g.OutChannels, g.Kernel, g.Padding, g.Dilation, 0);
+        using var partials = Allocate(new Shape(checked(splits * dw.Length)));
+        _k.ConvTiledBackwardWeight!(new KernelConfig(checked(tileGroups * splits), t.Threads), V(x), V(dy), V(partials), overwrite, t, splitLength);
+        _k.ConvSumSplits!(dw.Length, V(partials), V(dw), splits, g.Flags & Conv2dKernels.Accumulate);
     }
 
     // ---------------------------------------------------------------- InstanceNorm++

@@ -11,7 +11,8 @@ namespace JointDiffusion.Gpu.Backends.Ilgpu;
 /// </summary>
 internal sealed class IlgpuKernelSet
 {
-    public IlgpuKernelSet(Accelerator a)
+    /// <summary>Compiles every kernel; the tiled convolution kernels only when <paramref name="tiledConvolution"/>.</summary>
+    public IlgpuKernelSet(Accelerator a, bool tiledConvolution)
     {
         Fill = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, float>(ElementwiseKernels.Fill);
         Copy = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>>(ElementwiseKernels.Copy);
@@ -43,6 +44,13 @@ internal sealed class IlgpuKernelSet
         ConvBackwardData = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, Conv2dKernels.Geometry>(Conv2dKernels.BackwardData);
         ConvBackwardWeight = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, Conv2dKernels.Geometry>(Conv2dKernels.BackwardWeight);
         ConvBackwardBias = a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, Conv2dKernels.Geometry>(Conv2dKernels.BackwardBias);
+        if (tiledConvolution)
+        {
+            ConvTiledForward = a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, Conv2dKernels.Geometry, Conv2dTiledKernels.Tiling>(Conv2dTiledKernels.Forward);
+            ConvTiledBackwardData = a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, Conv2dKernels.Geometry, Conv2dTiledKernels.Tiling>(Conv2dTiledKernels.BackwardData);
+            ConvTiledBackwardWeight = a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, ArrayView<float>, Conv2dKernels.Geometry, Conv2dTiledKernels.Tiling, int>(Conv2dTiledKernels.BackwardWeight);
+            ConvSumSplits = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, int>(Conv2dTiledKernels.SumSplits);
+        }
 
         NormPlaneStatistics = a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, InstanceNormKernels.Geometry>(InstanceNormKernels.PlaneStatistics);
         NormSampleStatistics = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, InstanceNormKernels.Geometry>(InstanceNormKernels.SampleStatistics);
@@ -109,6 +117,18 @@ internal sealed class IlgpuKernelSet
     public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, Conv2dKernels.Geometry> ConvBackwardWeight { get; }
 
     public Action<KernelConfig, ArrayView<float>, ArrayView<float>, Conv2dKernels.Geometry> ConvBackwardBias { get; }
+
+    /// <summary>Tiled implicit-GEMM forward (null when the device takes no tile).</summary>
+    public Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, Conv2dKernels.Geometry, Conv2dTiledKernels.Tiling>? ConvTiledForward { get; }
+
+    /// <summary>Tiled implicit-GEMM backward-data (null when the device takes no tile).</summary>
+    public Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, Conv2dKernels.Geometry, Conv2dTiledKernels.Tiling>? ConvTiledBackwardData { get; }
+
+    /// <summary>Tiled backward-weight over one split range per group (null when the device takes no tile).</summary>
+    public Action<KernelConfig, ArrayView<float>, ArrayView<float>, ArrayView<float>, Conv2dKernels.Geometry, Conv2dTiledKernels.Tiling, int>? ConvTiledBackwardWeight { get; }
+
+    /// <summary>Adds backward-weight split partials in split order (null when the device takes no tile).</summary>
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, int, int>? ConvSumSplits { get; }
 
     public Action<KernelConfig, ArrayView<float>, ArrayView<float>, InstanceNormKernels.Geometry> NormPlaneStatistics { get; }
 
