@@ -173,10 +173,31 @@ internal static class BenchCommand
         {
             backend.Profiler = new OpProfiler();
             net.ScoreAndVjp(x, sigma, v, score, vjp);
-            var ops = backend.Profiler.Snapshot();
-            backend.Profiler = null;
+            Print("forward + input VJP", backend.Profiler.Snapshot(), stdout);
+
+            var grads = net.Parameters.Parameters.ToDictionary(p => p.Value, p => backend.Zeros(p.Value.Shape));
+            try
+            {
+                backend.Profiler = new OpProfiler();
+                using var tape = new Tape(backend);
+                using var inv = backend.FromHost(sigma, new Shape(batch));
+                tape.Backward(net.Forward(tape.Input(x, false), inv, ParameterBinding.Trainable(tape, grads)), v);
+                Print("forward + parameter gradients", backend.Profiler.Snapshot(), stdout);
+            }
+            finally
+            {
+                backend.Profiler = null;
+                foreach (var g in grads.Values)
+                {
+                    g.Dispose();
+                }
+            }
+        }
+
+        private static void Print(string pass, IReadOnlyList<(string Op, int Calls, TimeSpan Time)> ops, TextWriter stdout)
+        {
             double total = ops.Sum(o => o.Time.TotalMilliseconds);
-            stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  per-op split of one forward + input VJP ({total:F1} ms with a device wait around every op):"));
+            stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  per-op split of one {pass} ({total:F1} ms with a device wait around every op):"));
             foreach (var (op, calls, time) in ops)
             {
                 stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
