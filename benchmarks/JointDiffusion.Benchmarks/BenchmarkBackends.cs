@@ -3,9 +3,12 @@ using JointDiffusion.Gpu.Backends.Simd;
 
 namespace JointDiffusion.Benchmarks;
 
-/// <summary>Backends by their <c>--device</c> name, as the benchmarks' <c>Device</c> parameter spells them.</summary>
+/// <summary>Backends by their <c>--device</c> name, as the benchmarks' <c>Device</c> parameter spells them, plus <see cref="DirectCpu"/>.</summary>
 public static class BenchmarkBackends
 {
+    /// <summary>The SIMD backend with its direct conv kernels only ("cpu" uses Winograd for wide 3x3 convs).</summary>
+    public const string DirectCpu = "cpu-direct";
+
     private static readonly Lazy<bool> IlgpuCpuAvailable = new(() => TryCreate("ilgpu-cpu"));
 
     /// <summary>
@@ -14,6 +17,11 @@ public static class BenchmarkBackends
     /// </summary>
     public static ComputeBackend Create(string device)
     {
+        if (device == DirectCpu)
+        {
+            return new SimdBackend(winograd: false);
+        }
+
         var kind = DeviceSelector.Parse(device);
         try
         {

@@ -19,8 +19,8 @@ public class Conv2dBenchmark
     private ComputeBackend? _backend;
     private Tensor? _x, _w, _b, _y, _dy, _dx, _dw, _db;
 
-    /// <summary>The <c>--device</c> name of the backend.</summary>
-    [Params("cpu", "ilgpu-cpu")]
+    /// <summary>The <c>--device</c> name of the backend ("cpu": Winograd for these layers; "cpu-direct": the direct kernels).</summary>
+    [Params("cpu", BenchmarkBackends.DirectCpu, "ilgpu-cpu")]
     public string Device { get; set; } = "cpu";
 
     /// <summary>Images per call.</summary>

@@ -53,6 +53,8 @@ public sealed class SimdWinogradTests(ITestOutputHelper output) : IDisposable
         new(1, 20, 16, 10, 9, 3, 1),    // pad > reach: backward-data crops
         new(1, 16, 16, 1, 1, 1, 1),     // a 1x1 image
         new(2, 64, 32, 16, 16, 1, 1),   // an NCSNv2 block shape
+        new(8, 32, 32, 32, 32, 1, 1),   // NCSNv2 ngf 32 at batch 8: 512 tiles, 22 blocks
+        new(8, 64, 64, 16, 16, 4, 4),   // ... its dilated 64-channel layers
     ];
 
     public static TheoryData<int> CaseIndices => new(Enumerable.Range(0, Cases.Length));
@@ -186,11 +188,14 @@ public sealed class SimdWinogradTests(ITestOutputHelper output) : IDisposable
         // 32 channels, 3x3: the backend's Winograd path; its results match the direct backend's to Winograd's accuracy
         // and are not bitwise equal to them (they would be if the direct kernels had run).
         SkipUnlessSupported();
-        Assert.True(SimdWinograd.Applies(3, 32, 32));
-        Assert.False(SimdWinograd.Applies(3, 16, 32));
-        Assert.False(SimdWinograd.Applies(1, 64, 64));
+        Assert.True(SimdWinograd.Applies(3, 32, 32, 4, 12, 12, 1)); // 4 × 3 × 3 = 36 tiles
+        Assert.False(SimdWinograd.Applies(3, 16, 32, 8, 32, 32, 1)); // too few channels
+        Assert.False(SimdWinograd.Applies(1, 64, 64, 8, 32, 32, 1)); // not 3x3
+        Assert.False(SimdWinograd.Applies(3, 128, 128, 1, 16, 16, 1)); // 16 tiles
+        Assert.True(SimdWinograd.AppliesToWeightGradient(3, 64, 64, 8, 16, 16, 1)); // 128 tiles
+        Assert.False(SimdWinograd.AppliesToWeightGradient(3, 64, 64, 1, 32, 32, 1)); // 64 tiles
         using var direct = new SimdBackend(winograd: false);
-        var c = new Case(2, 32, 32, 12, 12, 1, 1);
+        var c = new Case(4, 32, 32, 12, 12, 1, 1); // 4 × 3 × 3 = 36 tiles
         var x = RandomArrays.Uniform(6, c.N * c.Cin * c.H * c.W);
         var w = RandomArrays.Uniform(7, c.Cout * c.Cin * 9);
         float[] Forward(ComputeBackend backend)

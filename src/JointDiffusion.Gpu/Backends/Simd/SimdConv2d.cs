@@ -32,7 +32,7 @@ internal static class SimdConv2d
     public static void Forward(float[] x, float[] weight, float[]? bias, float[] y,
         int n, int cin, int h, int w, int cout, int k, int pad, int dil, SimdWinogradFilterCache? winograd = null)
     {
-        if (winograd is not null && SimdWinograd.Applies(k, cin, cout))
+        if (winograd is not null && SimdWinograd.Applies(k, cin, cout, n, h + 2 * pad - dil * (k - 1), w + 2 * pad - dil * (k - 1), dil))
         {
             SimdWinograd.Correlate(x, n, cin, h, w, pad, weight, transposedRotated: false, cout, dil, bias, y, accumulate: false, winograd);
             return;
@@ -59,7 +59,7 @@ internal static class SimdConv2d
     {
         int reach = dil * (k - 1);
         int ho = h + 2 * pad - reach, wo = w + 2 * pad - reach;
-        if (winograd is not null && SimdWinograd.Applies(k, cout, cin))
+        if (winograd is not null && SimdWinograd.Applies(k, cout, cin, n, h, w, dil))
         {
             SimdWinograd.Correlate(dy, n, cout, ho, wo, reach - pad, weight, transposedRotated: true, cin, dil, null, dx, accumulate, winograd);
             return;
@@ -84,7 +84,8 @@ internal static class SimdConv2d
     public static void BackwardWeight(float[] x, float[] dy, float[]? dweight, float[]? dbias,
         int n, int cin, int h, int w, int cout, int k, int pad, int dil, bool accumulate, bool winograd = false)
     {
-        if (winograd && dweight is not null && SimdWinograd.AppliesToWeightGradient(k, cin, cout))
+        if (winograd && dweight is not null
+            && SimdWinograd.AppliesToWeightGradient(k, cin, cout, n, h + 2 * pad - dil * (k - 1), w + 2 * pad - dil * (k - 1), dil))
         {
             SimdWinograd.WeightGradient(x, dy, dweight, n, cin, h, w, cout, pad, dil, accumulate);
             dweight = null; // the bias sum, if asked for, still comes from the direct pass below
