@@ -392,7 +392,7 @@ internal static class SimdWinograd
             int first = chunk * c.Tiles / chunks, end = (chunk + 1) * c.Tiles / chunks;
             if (item < chunks)
             {
-                TransformInputs(packed, ref v[first * c.InPadded], (nuint)(c.TilesPadded * c.InPadded), origins, tiling, c, first, end);
+                TransformInputs(packed, ref v[first * c.InPadded], (nuint)(c.TilesPadded * c.InPadded), c.InPadded, origins, tiling, c, first, end);
             }
             else
             {
@@ -403,12 +403,12 @@ internal static class SimdWinograd
 
     /// <summary>
     /// Input tiles first … end − 1: (Bᵀ d_t B)[ξ] for every 16-channel block, written at
-    /// destination + ξ·pointStride + (t − first)·InPadded.
+    /// destination + ξ·pointStride + (t − first)·tileStride.
     /// </summary>
     [SkipLocalsInit]
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void TransformInputs(float[] packed, ref float destination0, nuint pointStride, int[] origins, in SimdWinogradTiling tiling,
-        in Channels c, int first, int end)
+    private static void TransformInputs(float[] packed, ref float destination0, nuint pointStride, int tileStride, int[] origins,
+        in SimdWinogradTiling tiling, in Channels c, int first, int end)
     {
         Span<Vector512<float>> half = stackalloc Vector512<float>[Points];
         ref float x0 = ref MemoryMarshal.GetArrayDataReference(packed);
@@ -429,7 +429,7 @@ internal static class SimdWinograd
                         out half[b], out half[6 + b], out half[12 + b], out half[18 + b], out half[24 + b], out half[30 + b]);
                 }
 
-                ref float destination = ref Unsafe.Add(ref destination0, (t - first) * c.InPadded + block);
+                ref float destination = ref Unsafe.Add(ref destination0, (t - first) * tileStride + block);
                 for (int a = 0; a < 6; a++)
                 {
                     Input(half[6 * a], half[6 * a + 1], half[6 * a + 2], half[6 * a + 3], half[6 * a + 4], half[6 * a + 5],
@@ -570,7 +570,9 @@ internal static class SimdWinograd
             int blockIndex = item / columnChunks, chunk = item % columnChunks, vectors = c.OutPadded / Lanes;
             int first = blockIndex * RowGroup, end = Math.Min(c.Tiles, first + RowGroup);
             int firstColumn = chunk * vectors / columnChunks * Lanes, columns = (chunk + 1) * vectors / columnChunks * Lanes - firstColumn;
-            nuint inStride = (nuint)(RowGroup * c.InPadded), outStride = (nuint)(RowGroup * columns);
+            // Tile-major blocks: a tile's 36 transformed points lie together ([tile][ξ][channel]), so each transform
+            // reads or writes one contiguous run, and a product's rows are 36 points apart.
+            int inTile = Points * c.InPadded, outTile = Points * columns;
             float[] v = SimdScratch.Floats.Rent(Points * RowGroup * c.InPadded);
             float[] m = SimdScratch.Floats.Rent(Points * RowGroup * columns);
             try
@@ -578,25 +580,22 @@ internal static class SimdWinograd
                 ref float v0 = ref MemoryMarshal.GetArrayDataReference(v);
                 ref float m0 = ref MemoryMarshal.GetArrayDataReference(m);
                 ref float u0 = ref MemoryMarshal.GetArrayDataReference(u);
-                TransformInputs(packed, ref v0, inStride, origins, tiling, c, first, end);
+                TransformInputs(packed, ref v0, (nuint)c.InPadded, inTile, origins, tiling, c, first, end);
                 if (end - first < RowGroup)
                 {
                     // The kernels' last row block reads past the block's tiles: zeros there, not leftovers (a denormal
                     // would slow every multiply-add of its row).
-                    for (int xi = 0; xi < Points; xi++)
-                    {
-                        v.AsSpan(xi * (int)inStride + (end - first) * c.InPadded, (RowGroup - (end - first)) * c.InPadded).Clear();
-                    }
+                    v.AsSpan((end - first) * inTile, (RowGroup - (end - first)) * inTile).Clear();
                 }
 
                 for (int xi = 0; xi < Points; xi++)
                 {
-                    Multiply(ref Unsafe.Add(ref v0, (nuint)xi * inStride), (nuint)c.InPadded, 1, c.In,
+                    Multiply(ref Unsafe.Add(ref v0, xi * c.InPadded), (nuint)inTile, 1, c.In,
                         ref Unsafe.Add(ref u0, xi * c.In * c.OutPadded + firstColumn), c.OutPadded,
-                        ref Unsafe.Add(ref m0, (nuint)xi * outStride), columns, columns, 0, end - first);
+                        ref Unsafe.Add(ref m0, xi * columns), outTile, columns, 0, end - first);
                 }
 
-                StoreOutputs(ref m0, outStride, columns, first, end, firstColumn);
+                StoreOutputs(ref m0, (nuint)columns, outTile, columns, first, end, firstColumn);
             }
             finally
             {
@@ -611,7 +610,7 @@ internal static class SimdWinograd
         /// </summary>
         [SkipLocalsInit]
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        private void StoreOutputs(ref float m0, nuint pointStride, int columns, int first, int end, int firstColumn)
+        private void StoreOutputs(ref float m0, nuint pointStride, int tileStride, int columns, int first, int end, int firstColumn)
         {
             Span<Vector512<float>> half = stackalloc Vector512<float>[4 * 6];
             Span<float> tile = stackalloc float[2 * Lanes * Lanes];
@@ -626,7 +625,7 @@ internal static class SimdWinograd
                 int rows = Math.Min(4, (ho - r0 + d - 1) / d), cols = Math.Min(4, (wo - c0 + d - 1) / d);
                 for (int block = 0; block < columns; block += Lanes)
                 {
-                    ref float source = ref Unsafe.Add(ref m0, (t - first) * columns + block);
+                    ref float source = ref Unsafe.Add(ref m0, (t - first) * tileStride + block);
                     for (int b = 0; b < 6; b++)
                     {
                         nuint at = (nuint)b * pointStride;
