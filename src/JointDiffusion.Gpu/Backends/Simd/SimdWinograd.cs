@@ -13,16 +13,20 @@ namespace JointDiffusion.Gpu.Backends.Simd;
 /// </summary>
 /// <remarks>
 /// <para>
-/// A correlation runs in four passes over the batch, each parallel over independent items (so the result does not
-/// depend on the thread count): (1) copy the source into a zero-padded NHWC buffer with the channels rounded up to
-/// 16, and transform the weights, U[ξ][i][o] = (G g_oi Gᵀ)[ξ]; (2) transform every input tile,
-/// V[ξ][t][i] = (Bᵀ d_ti B)[ξ]; (3) for each of the 36 points ξ a matrix product M[ξ] = V[ξ]·U[ξ]
-/// (tiles × in × out, <see cref="SimdWinogradGemm"/>); (4) transform back, Y_to = Aᵀ M_to A, and store the tile's
-/// outputs. The transforms run on vectors of 16 channels; the products hold 6x4 or 8x2 register blocks.
+/// A correlation runs in two parallel passes over independent items (so the result does not depend on the thread
+/// count): (1) copy the source into a zero-padded NHWC buffer with the channels rounded up to 16 (through an
+/// in-register 16x16 transpose), and transform the weights, U[ξ][i][o] = (G g_oi Gᵀ)[ξ], unless
+/// <see cref="SimdWinogradFilterCache"/> holds them; (2) for each block of 24 tiles, start to end while it is in cache:
+/// transform the input tiles, V[t][ξ][i] = (Bᵀ d_ti B)[ξ], for each of the 36 points ξ the matrix product
+/// M[·][ξ] = V[·][ξ]·U[ξ] (tiles × in × out, <see cref="SimdWinogradGemm"/>), and transform back, Y_to = Aᵀ M_to A,
+/// storing the tile's outputs into the NCHW destination through the transpose. The transforms run on vectors of 16
+/// channels; the products hold 6x4, 8x2 or 8x1 register blocks.
 /// </para>
 /// <para>
 /// Backward-weight: ∂L/∂g = Gᵀ[(A δY Aᵀ) ⊙ (Bᵀ d B)]G summed over tiles, i.e. per point ξ the product
-/// Mw[ξ] = V[ξ]ᵀ·Z[ξ] with Z[ξ][t][o] = (A δY_to Aᵀ)[ξ], then ∂w_oi = Gᵀ Mw_io G.
+/// Mw[ξ] = V[ξ]ᵀ·Z[ξ] with Z[ξ][t][o] = (A δY_to Aᵀ)[ξ], then ∂w_oi = Gᵀ Mw_io G. It keeps V and Z for the whole batch
+/// point-major ([ξ][t][channel]): each product reduces over every tile, so no partial sums need adding in an order
+/// that would depend on the threads (a tile-major layout, which helped the forward pass, measured slower here).
 /// </para>
 /// <para>
 /// Accuracy: the transforms scale values by up to 8 and mix a tile's 36 inputs, so an output's rounding error follows
