@@ -373,13 +373,7 @@ internal static class SimdWinograd
             for (int a = 0; a < 6; a++)
             {
                 Filter(half[3 * a], half[3 * a + 1], half[3 * a + 2], out var w0, out var w1, out var w2, out var w3, out var w4, out var w5);
-                nuint at = (nuint)(6 * a) * pointStride;
-                w0.StoreUnsafe(ref destination, at);
-                w1.StoreUnsafe(ref destination, at + pointStride);
-                w2.StoreUnsafe(ref destination, at + 2 * pointStride);
-                w3.StoreUnsafe(ref destination, at + 3 * pointStride);
-                w4.StoreUnsafe(ref destination, at + 4 * pointStride);
-                w5.StoreUnsafe(ref destination, at + 5 * pointStride);
+                StoreRow(ref destination, (nuint)(6 * a) * pointStride, pointStride, w0, w1, w2, w3, w4, w5);
             }
         }
     }
@@ -438,13 +432,7 @@ internal static class SimdWinograd
                 {
                     Input(half[6 * a], half[6 * a + 1], half[6 * a + 2], half[6 * a + 3], half[6 * a + 4], half[6 * a + 5],
                         out var t0, out var t1, out var t2, out var t3, out var t4, out var t5);
-                    nuint at = (nuint)(6 * a) * pointStride;
-                    t0.StoreUnsafe(ref destination, at);
-                    t1.StoreUnsafe(ref destination, at + pointStride);
-                    t2.StoreUnsafe(ref destination, at + 2 * pointStride);
-                    t3.StoreUnsafe(ref destination, at + 3 * pointStride);
-                    t4.StoreUnsafe(ref destination, at + 4 * pointStride);
-                    t5.StoreUnsafe(ref destination, at + 5 * pointStride);
+                    StoreRow(ref destination, (nuint)(6 * a) * pointStride, pointStride, t0, t1, t2, t3, t4, t5);
                 }
             }
         }
@@ -490,16 +478,23 @@ internal static class SimdWinograd
                 {
                     OutputGradient(half[4 * a], half[4 * a + 1], half[4 * a + 2], half[4 * a + 3],
                         out var t0, out var t1, out var t2, out var t3, out var t4, out var t5);
-                    nuint at = (nuint)(6 * a) * pointStride;
-                    t0.StoreUnsafe(ref destination, at);
-                    t1.StoreUnsafe(ref destination, at + pointStride);
-                    t2.StoreUnsafe(ref destination, at + 2 * pointStride);
-                    t3.StoreUnsafe(ref destination, at + 3 * pointStride);
-                    t4.StoreUnsafe(ref destination, at + 4 * pointStride);
-                    t5.StoreUnsafe(ref destination, at + 5 * pointStride);
+                    StoreRow(ref destination, (nuint)(6 * a) * pointStride, pointStride, t0, t1, t2, t3, t4, t5);
                 }
             }
         }
+    }
+
+    /// <summary>Stores the 6 points of one row ξ = 6a … 6a + 5 of a transformed tile, <paramref name="stride"/> apart from <paramref name="at"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StoreRow(ref float destination, nuint at, nuint stride, Vector512<float> p0, Vector512<float> p1, Vector512<float> p2,
+        Vector512<float> p3, Vector512<float> p4, Vector512<float> p5)
+    {
+        p0.StoreUnsafe(ref destination, at);
+        p1.StoreUnsafe(ref destination, at + stride);
+        p2.StoreUnsafe(ref destination, at + 2 * stride);
+        p3.StoreUnsafe(ref destination, at + 3 * stride);
+        p4.StoreUnsafe(ref destination, at + 4 * stride);
+        p5.StoreUnsafe(ref destination, at + 5 * stride);
     }
 
     // ---------------------------------------------------------------- pass 3: the products
