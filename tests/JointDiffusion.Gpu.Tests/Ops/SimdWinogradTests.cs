@@ -183,6 +183,48 @@ public sealed class SimdWinogradTests(ITestOutputHelper output) : IDisposable
     }
 
     [Fact]
+    public async Task FilterCache_UnderConcurrentUse_GivesTheSequentialResults()
+    {
+        // Four threads convolve different inputs with the same weights through one cache, both orientations, while
+        // a fifth keeps changing a second weight array that shares the cache: every result must equal the one
+        // computed alone, bit for bit.
+        SkipUnlessSupported();
+        var c = new Case(2, 32, 32, 12, 12, 1, 1);
+        var cache = new SimdWinogradFilterCache();
+        var w = Floats(RandomArrays.Uniform(8, c.Cout * c.Cin * 9));
+        var other = Floats(RandomArrays.Uniform(9, c.Cout * c.Cin * 9));
+        var inputs = Enumerable.Range(0, 4).Select(k => Floats(RandomArrays.Uniform(20 + k, c.N * c.Cin * c.H * c.W))).ToArray();
+        float[] Run(float[] x, float[] weights, bool rotated, SimdWinogradFilterCache? filters)
+        {
+            var y = new float[c.N * c.Cout * c.Ho * c.Wo];
+            SimdWinograd.Correlate(x, c.N, c.Cin, c.H, c.W, c.Pad, weights, rotated, c.Cout, c.Dil, null, y, false, filters);
+            return y;
+        }
+
+        var expected = inputs.Select(x => (Run(x, w, false, null), Run(x, w, true, null))).ToArray();
+        using var stop = new CancellationTokenSource();
+        var churn = Task.Run(() =>
+        {
+            for (int k = 0; !stop.IsCancellationRequested; k++)
+            {
+                other[k % other.Length] += 1e-3f;
+                Run(inputs[0], other, k % 2 == 0, cache);
+            }
+        });
+        var workers = Enumerable.Range(0, 4).Select(k => Task.Run(() =>
+        {
+            for (int r = 0; r < 15; r++)
+            {
+                Assert.Equal(expected[k].Item1, Run(inputs[k], w, false, cache));
+                Assert.Equal(expected[k].Item2, Run(inputs[k], w, true, cache));
+            }
+        })).ToArray();
+        await Task.WhenAll(workers);
+        await stop.CancelAsync();
+        await churn;
+    }
+
+    [Fact]
     public void Backend_RoutesWideConvolutionsThroughWinograd()
     {
         // 32 channels, 3x3: the backend's Winograd path; its results match the direct backend's to Winograd's accuracy
