@@ -134,7 +134,9 @@ public static class DeviceSelector
 
         try
         {
-            return new IlgpuBackend(context, device, kind); // disposes the context if it throws
+            // JOINTDIFF_ILGPU_TILED=0 keeps the direct conv kernels (to time the tiled ones against them on a GPU).
+            bool tiled = Environment.GetEnvironmentVariable(IlgpuBackend.TiledVariable) != "0";
+            return new IlgpuBackend(context, device, kind, tiled); // disposes the context if it throws
         }
         catch (Exception e) when (e is not OutOfMemoryException)
         {

@@ -27,6 +27,9 @@ public sealed class IlgpuBackend : ComputeBackend
     private readonly IlgpuConvTiling? _tiling;
     private bool _disposed;
 
+    /// <summary>The environment variable that, set to 0, makes the device selector build the backend with the direct conv kernels only.</summary>
+    public const string TiledVariable = "JOINTDIFF_ILGPU_TILED";
+
     /// <summary>
     /// Creates the backend on <paramref name="device"/>, taking ownership of <paramref name="context"/>
     /// (disposed with the backend, also when this constructor fails). Convolutions run the tiled kernels of
