@@ -33,7 +33,8 @@ public sealed class SimdBackend : ComputeBackend
 
     /// <summary>
     /// Creates the backend with Winograd F(4x4, 3x3) for the 3x3 convolutions where this machine supports it (AVX-512)
-    /// and they have at least 16 input and output channels, unless the environment variable
+    /// and the layer is wide enough to gain from it (<see cref="SimdWinograd.MinChannels"/> channels each way and
+    /// <see cref="SimdWinograd.MinTiles"/> output tiles; more for the weight gradient), unless the environment variable
     /// <c>JOINTDIFF_WINOGRAD</c> is 0.
     /// </summary>
     public SimdBackend()
@@ -43,8 +44,8 @@ public sealed class SimdBackend : ComputeBackend
 
     /// <summary>Creates the backend, with or without Winograd 3x3 convolutions (see <see cref="SimdBackend()"/>).</summary>
     /// <param name="winograd">
-    /// Whether 3x3 convolutions may use Winograd F(4x4, 3x3): about 4x fewer multiply-adds, with rounding errors about
-    /// ten times those of the direct kernels (still ~1e-6 of the sum of |terms|).
+    /// Whether 3x3 convolutions may use Winograd F(4x4, 3x3): 4x fewer multiply-adds, with rounding errors that follow
+    /// each 4x4 tile rather than each output (at most ~40·u·Σ|terms| measured, of the order of the direct kernels' bound).
     /// </param>
     public SimdBackend(bool winograd)
     {

@@ -9,7 +9,9 @@ namespace JointDiffusion.Gpu.Backends.Simd;
 
 /// <summary>
 /// Register-blocked, vectorised, multithreaded stride-1 conv2d for the SIMD backend. Arrays are NCHW
-/// row-major: x [n,cin,h,w], weight [cout,cin,k,k], y [n,cout,ho,wo] with ho = h + 2·pad − dil·(k−1).
+/// row-major: x [n,cin,h,w], weight [cout,cin,k,k], y [n,cout,ho,wo] with ho = h + 2·pad − dil·(k−1). Given a
+/// filter cache (forward, backward-data) or <c>winograd</c> (weight gradient), wide 3x3 layers go to
+/// <see cref="SimdWinograd"/> instead (<see cref="SimdWinograd.Applies"/>); these are the direct kernels.
 /// </summary>
 /// <remarks>
 /// Every op first copies its spatial operand into zero-padded planes (<see cref="SimdConvGeometry"/>) so the
