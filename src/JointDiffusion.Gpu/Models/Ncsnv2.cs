@@ -277,12 +277,24 @@ public sealed class Ncsnv2 : IScoreModel
                 _inverseSigma = backend.Allocate(new Shape(sigma.Length));
             }
 
+            bool uniform = true;
             for (int i = 0; i < sigma.Length; i++)
             {
                 _inverseHost[i] = 1f / sigma[i];
+                uniform &= sigma[i] == sigma[0];
             }
 
-            backend.Upload(_inverseHost, _inverseSigma!);
+            // A sampler step has one σ for the whole batch: a fill kernel then sets 1/σ on the device, where an upload
+            // would make a GPU backend wait for its queue (ILGPU's copies from host memory synchronise the stream).
+            if (uniform)
+            {
+                backend.Fill(_inverseSigma!, _inverseHost[0]);
+            }
+            else
+            {
+                backend.Upload(_inverseHost, _inverseSigma!);
+            }
+
             _input = _tape.Input(x, needVjp);
             _score = _network.Forward(_input, _inverseSigma!, _constants);
         }
