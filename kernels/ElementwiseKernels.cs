@@ -45,6 +45,17 @@ public static class ElementwiseKernels
         }
     }
 
+    /// <summary>y[i] = 1/x[i] where x[i] &gt; 0, else 0.</summary>
+    public static void ReciprocalOrZero(Index1D index, ArrayView<float> x, ArrayView<float> y)
+    {
+        int i = index;
+        if (i < y.IntLength)
+        {
+            float v = x[i];
+            y[i] = v > 0f ? 1f / v : 0f;
+        }
+    }
+
     /// <summary>y[i] += alpha·x[i].</summary>
     public static void Axpy(Index1D index, float alpha, ArrayView<float> x, ArrayView<float> y)
     {

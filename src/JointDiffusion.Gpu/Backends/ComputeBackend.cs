@@ -367,6 +367,18 @@ public abstract class ComputeBackend : IDisposable
     /// <summary>y = alpha·x (y may be x).</summary>
     public void Scale(Tensor x, float alpha, Tensor y) => Affine(x, alpha, 0f, y);
 
+    /// <summary>
+    /// y = 1/x where x &gt; 0, else 0 (y may be x): per-sample step lengths on the device, so a rule that divides by a
+    /// norm needs no round trip through the host (which would stall a GPU queue).
+    /// </summary>
+    public void ReciprocalOrZero(Tensor x, Tensor y)
+    {
+        CheckSame(x, y, nameof(y));
+        long t0 = BeginOp();
+        ReciprocalOrZeroCore(x, y);
+        EndOp("elementwise", t0);
+    }
+
     /// <summary>y += alpha·x.</summary>
     public void Axpy(float alpha, Tensor x, Tensor y)
     {
@@ -490,6 +502,9 @@ public abstract class ComputeBackend : IDisposable
 
     /// <summary>Backend axpy.</summary>
     protected abstract void AxpyCore(float alpha, Tensor x, Tensor y);
+
+    /// <summary>Backend y = x &gt; 0 ? 1/x : 0.</summary>
+    protected abstract void ReciprocalOrZeroCore(Tensor x, Tensor y);
 
     /// <summary>Backend per-sample scale.</summary>
     protected abstract void ScalePerSampleCore(Tensor x, Tensor s, Tensor y);

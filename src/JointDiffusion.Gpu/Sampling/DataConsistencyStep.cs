@@ -106,11 +106,6 @@ public sealed class DataConsistencyStep : IDisposable
     /// <summary>Scratch: one value per batch item.</summary>
     public Tensor PerSample { get; }
 
-    /// <summary>A host buffer with one value per batch item, owned by this run (so rule objects hold no per-run state).</summary>
-    public float[] HostPerSample => _hostPerSample ??= new float[PerSample.Shape.Length];
-
-    private float[]? _hostPerSample;
-
     /// <summary>x0|t = x_t + β_t² s(x_t) and, in joint mode, n0|t likewise (eq. 13, Tweedie).</summary>
     public void ComputeTweedie()
     {

@@ -50,6 +50,22 @@ public sealed class ElementwiseTests(BackendFixture fixture)
     }
 
     [Theory]
+    [MemberData(nameof(BackendFixture.Names), MemberType = typeof(BackendFixture))]
+    public void ReciprocalOrZero_InvertsPositivesAndZeroesTheRest_AlsoInPlace(string backendName)
+    {
+        // One correctly rounded division per positive element: exact to float rounding; zero, negatives and NaN give 0.
+        var backend = fixture.Get(backendName);
+        float[] x = [4f, 0.5f, 3f, 0f, -2f, float.NaN, 1e-30f, 7e30f, float.PositiveInfinity];
+        using var tx = backend.FromHost(x, new Tensors.Shape(x.Length));
+        using var ty = backend.Filled(float.NaN, x.Length);
+        backend.ReciprocalOrZero(tx, ty);
+        backend.ReciprocalOrZero(tx, tx);
+        float[] expected = x.Select(v => v > 0f ? 1f / v : 0f).ToArray();
+        Assert.Equal(expected, ty.ToArray());
+        Assert.Equal(expected, tx.ToArray());
+    }
+
+    [Theory]
     [MemberData(nameof(Cases))]
     public void Add_MatchesReference_AlsoInPlace(string backendName, int n, int per)
     {

@@ -670,6 +670,17 @@ public sealed class SimdBackend : ComputeBackend
     protected override void AffineCore(Tensor x, float scale, float shift, Tensor y) =>
         ForChunks(x.Length, new AffineChunk(D(x), scale, shift, D(y)));
 
+    /// <inheritdoc/>
+    protected override void ReciprocalOrZeroCore(Tensor x, Tensor y)
+    {
+        // Per-sample vectors (a batch of values): one thread.
+        float[] xd = D(x), yd = D(y);
+        for (int i = 0; i < x.Length; i++)
+        {
+            yd[i] = xd[i] > 0f ? 1f / xd[i] : 0f;
+        }
+    }
+
     /// <summary>y = scale·x + shift on [start, start + length).</summary>
     private readonly struct AffineChunk(float[] xd, float scale, float shift, float[] yd) : IChunkBody
     {

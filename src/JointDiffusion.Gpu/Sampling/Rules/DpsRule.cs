@@ -22,16 +22,9 @@ public sealed class DpsRule : IDataConsistencyRule
         step.ComputeResidual(step.X0, step.N0);
 
         // residual/ρ per batch item; a zero residual has no gradient direction.
+        // On the device: a GPU step then never waits for the host.
         backend.NormPerSample(step.Residual, step.PerSample);
-        // The host buffer belongs to the run, not to this rule object: one rule may serve samplers on several threads.
-        var norms = step.HostPerSample;
-        backend.Download(step.PerSample, norms);
-        for (int i = 0; i < norms.Length; i++)
-        {
-            norms[i] = norms[i] > 0f ? 1f / norms[i] : 0f;
-        }
-
-        backend.Upload(norms, step.PerSample);
+        backend.ReciprocalOrZero(step.PerSample, step.PerSample);
         var direction = step.MeasurementScratch;
         backend.ScalePerSample(step.Residual, step.PerSample, direction);
 
