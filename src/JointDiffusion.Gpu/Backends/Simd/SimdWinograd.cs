@@ -51,8 +51,8 @@ internal static class SimdWinograd
     /// <summary>
     /// Fewest input and output channels for which the forward and backward-data convolutions go through Winograd.
     /// Below that the per-tile transforms and layout changes cost about as much as the products they save: measured
-    /// on the 2-vCPU AVX-512 VM (benchmarks/RESULTS.md §6), 16-channel layers ran 0.9–1.1x the direct kernels, 32- and
-    /// 64-channel layers 1.1–1.6x.
+    /// on the 2-vCPU AVX-512 VM (benchmarks/RESULTS.md §6) at batch 8, 16-channel layers ran 0.84–1.08x the direct
+    /// kernels, 16↔32-channel ones 1.0–1.4x, 32- and 64-channel ones 1.5–2.4x.
     /// </summary>
     public const int MinChannels = 32;
 
