@@ -34,6 +34,7 @@ public sealed class SamplingAllocationTests(ITestOutputHelper output)
         { "pigdm", "dense" },
         { "dps", "scale" },
         { "projection", "scale" },
+        { "pigdm", "scale-wide" },
     };
 
     [Theory]
@@ -41,11 +42,16 @@ public sealed class SamplingAllocationTests(ITestOutputHelper output)
     public void JointSamplingStep_AllocatesNothing_AfterWarmUp(string rule, string operatorKind)
     {
         using var backend = new SimdBackend();
-        using var signal = Ncsnv2.CreateRandom(backend, 4, 1, seed: 1);
-        using var noise = Ncsnv2.CreateRandom(backend, 4, 1, seed: 2);
+        // "scale-wide": ngf 32 on 16x16, two samples, so the 32-channel layers (2 × 4 × 4 = 32 tiles) run through the
+        // Winograd convolutions and their filter cache, where AVX-512 has them.
+        bool wide = operatorKind == "scale-wide";
+        int[] image = wide ? [1, 16, 16] : Image;
+        Assert.True(!wide || !backend.UsesWinograd || SimdWinograd.Applies(3, 32, 32, 2, 16, 16, 1));
+        using var signal = Ncsnv2.CreateRandom(backend, wide ? 32 : 4, 1, seed: 1);
+        using var noise = Ncsnv2.CreateRandom(backend, wide ? 32 : 4, 1, seed: 2);
         using IMeasurementOperator op = operatorKind switch
         {
-            "scale" => DiagonalOperator.Scalar(backend, Image, 0.5f),
+            "scale" or "scale-wide" => DiagonalOperator.Scalar(backend, image, 0.5f),
             "mask" => DiagonalOperator.Mask(backend, Image, [.. Enumerable.Range(0, 64).Select(i => i % 3 == 0 ? 0f : 1f)]),
             _ => DenseOperator.CompressedSensing(backend, Image, 2, seed: 5),
         };
