@@ -19,6 +19,23 @@ internal static class RawSafetensors
         return bytes;
     }
 
+    /// <summary>
+    /// A small file with every decoded dtype (F32 [1,1,2,2], F16 [2], BF16 scalar 1.0, F64 [1,1] 2.5), a skipped I64 and
+    /// metadata, so mutations of it reach every branch of the reader; the F32 and F16 values are the caller's.
+    /// </summary>
+    internal static byte[] EveryDType(float[] f32, ushort half0, ushort half1)
+    {
+        byte[] data = [.. F32(f32), .. U16(half0, half1), .. U16(0x3F80), .. F64(2.5), .. BitConverter.GetBytes(7L)];
+        return Build("""
+            {"__metadata__":{"arch":"ncsnv2","sigma":"25"},
+             "conv.weight":{"dtype":"F32","shape":[1,1,2,2],"data_offsets":[0,16]},
+             "half":{"dtype":"F16","shape":[2],"data_offsets":[16,20]},
+             "brain":{"dtype":"BF16","shape":[],"data_offsets":[20,22]},
+             "double":{"dtype":"F64","shape":[1,1],"data_offsets":[22,30]},
+             "count":{"dtype":"I64","shape":[],"data_offsets":[30,38]}}
+            """, data);
+    }
+
     /// <summary>Little-endian float32 bytes of <paramref name="values"/>.</summary>
     internal static byte[] F32(params float[] values)
     {

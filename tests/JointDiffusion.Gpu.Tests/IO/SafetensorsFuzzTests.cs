@@ -16,23 +16,8 @@ public sealed class SafetensorsFuzzTests
     // Characters that change JSON structure or numbers, so header mutations reach the validator, not just the parser.
     private static readonly byte[] JsonSignificant = "{}[],:\"-0123456789eE. "u8.ToArray();
 
-    private static byte[] SmallValidFile()
-    {
-        // Every decoded dtype plus a skipped I64, and metadata, so mutations reach every branch of the reader.
-        byte[] data =
-        [
-            .. RawSafetensors.F32(1f, -2f, 3f, 0.5f), .. RawSafetensors.U16(0x3C00, 0xC000), .. RawSafetensors.U16(0x3F80),
-            .. RawSafetensors.F64(2.5), .. BitConverter.GetBytes(7L),
-        ];
-        return RawSafetensors.Build("""
-            {"__metadata__":{"arch":"ncsnv2","sigma":"25"},
-             "conv.weight":{"dtype":"F32","shape":[1,1,2,2],"data_offsets":[0,16]},
-             "half":{"dtype":"F16","shape":[2],"data_offsets":[16,20]},
-             "brain":{"dtype":"BF16","shape":[],"data_offsets":[20,22]},
-             "double":{"dtype":"F64","shape":[1,1],"data_offsets":[22,30]},
-             "count":{"dtype":"I64","shape":[],"data_offsets":[30,38]}}
-            """, data);
-    }
+    // Every decoded dtype plus a skipped I64, and metadata, so mutations reach every branch of the reader.
+    private static byte[] SmallValidFile() => RawSafetensors.EveryDType([1f, -2f, 3f, 0.5f], 0x3C00, 0xC000);
 
     private static byte[] Mutate(byte[] original, Random random)
     {
