@@ -26,9 +26,7 @@ public sealed class SimdBackend : ComputeBackend
     /// <summary>The environment variable that, set to 0, makes <see cref="SimdBackend()"/> use the direct conv kernels only.</summary>
     public const string WinogradVariable = "JOINTDIFF_WINOGRAD";
 
-    private readonly bool _winograd;
-
-    /// <summary>Transformed Winograd filters kept between convolutions; null when Winograd is off.</summary>
+    /// <summary>Transformed Winograd filters kept between convolutions; null when Winograd is off (or unsupported here).</summary>
     private readonly SimdWinogradFilterCache? _filters;
 
     /// <summary>
@@ -47,14 +45,10 @@ public sealed class SimdBackend : ComputeBackend
     /// Whether 3x3 convolutions may use Winograd F(4x4, 3x3): 4x fewer multiply-adds, with rounding errors that follow
     /// each 4x4 tile rather than each output (at most ~40·u·Σ|terms| measured, of the order of the direct kernels' bound).
     /// </param>
-    public SimdBackend(bool winograd)
-    {
-        _winograd = winograd && SimdWinograd.Supported;
-        _filters = _winograd ? new SimdWinogradFilterCache() : null;
-    }
+    public SimdBackend(bool winograd) => _filters = winograd && SimdWinograd.Supported ? new SimdWinogradFilterCache() : null;
 
     /// <summary>Whether 3x3 convolutions with enough channels run through Winograd F(4x4, 3x3) here.</summary>
-    public bool UsesWinograd => _winograd;
+    public bool UsesWinograd => _filters is not null;
 
     /// <inheritdoc/>
     public override string Name => "cpu";
@@ -107,7 +101,7 @@ public sealed class SimdBackend : ComputeBackend
         int cout = dy.Shape.C;
         int k = dw?.Shape.H ?? (xs.H - dy.Shape.H + 2 * spec.Padding) / spec.Dilation + 1;
         SimdConv2d.BackwardWeight(D(x), D(dy), dw is null ? null : D(dw), db is null ? null : D(db),
-            xs.N, xs.C, xs.H, xs.W, cout, k, spec.Padding, spec.Dilation, accumulate, _winograd);
+            xs.N, xs.C, xs.H, xs.W, cout, k, spec.Padding, spec.Dilation, accumulate, UsesWinograd);
     }
 
     // ---------------------------------------------------------------- InstanceNorm++
