@@ -9,8 +9,8 @@ namespace JointDiffusion.Gpu.Backends.Simd;
 
 /// <summary>
 /// Register-blocked, vectorised, multithreaded stride-1 conv2d for the SIMD backend. Arrays are NCHW
-/// row-major: x [n,cin,h,w], weight [cout,cin,k,k], y [n,cout,ho,wo] with ho = h + 2·pad − dil·(k−1). Given a
-/// filter cache (forward, backward-data) or <c>winograd</c> (weight gradient), wide 3x3 layers go to
+/// row-major: x [n,cin,h,w], weight [cout,cin,k,k], y [n,cout,ho,wo] with ho = h + 2·pad − dil·(k−1). Given
+/// <c>filters</c> (forward, backward-data) or <c>winograd</c> (weight gradient), wide 3x3 layers go to
 /// <see cref="SimdWinograd"/> instead (<see cref="SimdWinograd.Applies"/>); these are the direct kernels.
 /// </summary>
 /// <remarks>
@@ -32,11 +32,11 @@ internal static class SimdConv2d
 
     /// <summary>y = conv(x, weight) + bias.</summary>
     public static void Forward(float[] x, float[] weight, float[]? bias, float[] y,
-        int n, int cin, int h, int w, int cout, int k, int pad, int dil, SimdWinogradFilterCache? winograd = null)
+        int n, int cin, int h, int w, int cout, int k, int pad, int dil, SimdWinogradFilterCache? filters = null)
     {
-        if (winograd is not null && SimdWinograd.Applies(k, cin, cout, n, h + 2 * pad - dil * (k - 1), w + 2 * pad - dil * (k - 1), dil))
+        if (filters is not null && SimdWinograd.Applies(k, cin, cout, n, h + 2 * pad - dil * (k - 1), w + 2 * pad - dil * (k - 1), dil))
         {
-            SimdWinograd.Correlate(x, n, cin, h, w, pad, weight, transposedRotated: false, cout, dil, bias, y, accumulate: false, winograd);
+            SimdWinograd.Correlate(x, n, cin, h, w, pad, weight, transposedRotated: false, cout, dil, bias, y, accumulate: false, filters);
             return;
         }
 
@@ -57,13 +57,13 @@ internal static class SimdConv2d
 
     /// <summary>dx (+)= convᵀ(dy, weight).</summary>
     public static void BackwardData(float[] dy, float[] weight, float[] dx,
-        int n, int cin, int h, int w, int cout, int k, int pad, int dil, bool accumulate, SimdWinogradFilterCache? winograd = null)
+        int n, int cin, int h, int w, int cout, int k, int pad, int dil, bool accumulate, SimdWinogradFilterCache? filters = null)
     {
         int reach = dil * (k - 1);
         int ho = h + 2 * pad - reach, wo = w + 2 * pad - reach;
-        if (winograd is not null && SimdWinograd.Applies(k, cout, cin, n, h, w, dil))
+        if (filters is not null && SimdWinograd.Applies(k, cout, cin, n, h, w, dil))
         {
-            SimdWinograd.Correlate(dy, n, cout, ho, wo, reach - pad, weight, transposedRotated: true, cin, dil, null, dx, accumulate, winograd);
+            SimdWinograd.Correlate(dy, n, cout, ho, wo, reach - pad, weight, transposedRotated: true, cin, dil, null, dx, accumulate, filters);
             return;
         }
 
