@@ -173,7 +173,7 @@ internal static class BenchCommand
         {
             backend.Profiler = new OpProfiler();
             net.ScoreAndVjp(x, sigma, v, score, vjp);
-            Print("forward + input VJP", backend.Profiler.Snapshot(), stdout);
+            Print("forward + input VJP", backend.Profiler, stdout);
 
             var grads = net.Parameters.Parameters.ToDictionary(p => p.Value, p => backend.Zeros(p.Value.Shape));
             try
@@ -182,7 +182,7 @@ internal static class BenchCommand
                 using var tape = new Tape(backend);
                 using var inv = backend.FromHost(sigma, new Shape(batch));
                 tape.Backward(net.Forward(tape.Input(x, false), inv, ParameterBinding.Trainable(tape, grads)), v);
-                Print("forward + parameter gradients", backend.Profiler.Snapshot(), stdout);
+                Print("forward + parameter gradients", backend.Profiler, stdout);
             }
             finally
             {
@@ -194,14 +194,22 @@ internal static class BenchCommand
             }
         }
 
-        private static void Print(string pass, IReadOnlyList<(string Op, int Calls, TimeSpan Time)> ops, TextWriter stdout)
+        private static void Print(string pass, OpProfiler profiler, TextWriter stdout)
         {
+            var ops = profiler.Snapshot();
             double total = ops.Sum(o => o.Time.TotalMilliseconds);
             stdout.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  per-op split of one {pass} ({total:F1} ms with a device wait around every op):"));
             foreach (var (op, calls, time) in ops)
             {
                 stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"    {op,-24} {calls,5} calls {time.TotalMilliseconds,9:F2} ms {100 * time.TotalMilliseconds / total,6:F1}%"));
+            }
+
+            stdout.WriteLine("  its convolutions by layer shape (input channels→output channels, input size, kernel, dilation, batch):");
+            foreach (var (layer, calls, time) in profiler.DetailSnapshot())
+            {
+                stdout.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"    {layer,-52} {calls,5} calls {time.TotalMilliseconds,9:F2} ms {100 * time.TotalMilliseconds / total,6:F1}%"));
             }
         }
 

@@ -24,6 +24,9 @@ public sealed class Tape : IDisposable
     private readonly List<Variable> _variables = [];
     private int _variablesInUse;
     private bool _backwardDone;
+
+    /// <summary>The variable <see cref="Backward"/> started from: its gradient stays readable afterwards.</summary>
+    private Variable? _root;
     private bool _disposed;
 
     /// <summary>Creates an empty tape on <paramref name="backend"/>.</summary>
@@ -56,6 +59,7 @@ public sealed class Tape : IDisposable
         _ops.Clear();
         _variablesInUse = 0;
         _backwardDone = false;
+        _root = null;
         ConvolutionFlops = 0;
     }
 
@@ -235,7 +239,21 @@ public sealed class Tape : IDisposable
 
     private void AddBackward(in OpRecord op, Tensor gy)
     {
-        AddGradient(op.A, gy);
+        var (a, node) = (op.A, op.Output);
+        if (a.RequiresGrad && a.Grad is null && !a.GradWritten && ReferenceEquals(node.Grad, gy) && !ReferenceEquals(node, _root))
+        {
+            // a's first contribution is gy itself, and gy (this op's output gradient) is dropped once this op has
+            // run: a takes the buffer over instead of a copy. b still reads gy (a's gradient now, unchanged until later
+            // ops add to it); with b = a the Axpy below doubles it, as it should.
+            a.Grad = gy;
+            a.GradWritten = true;
+            node.Grad = null;
+        }
+        else
+        {
+            AddGradient(a, gy);
+        }
+
         AddGradient(op.B!, gy);
     }
 
@@ -323,6 +341,7 @@ public sealed class Tape : IDisposable
         }
 
         _backwardDone = true;
+        _root = output;
         if (PrepareGrad(output))
         {
             Backend.Axpy(1f, seed, output.Grad!);
@@ -344,8 +363,9 @@ public sealed class Tape : IDisposable
             RunBackward(op, node.Grad!);
             if (!ReferenceEquals(node, output))
             {
-                // An interior gradient is complete once its op has run: give the memory back early.
-                node.Grad!.Dispose();
+                // An interior gradient is complete once its op has run: give the memory back early (unless an input
+                // took the buffer over).
+                node.Grad?.Dispose();
                 node.Grad = null;
                 node.GradWritten = false;
             }
@@ -404,6 +424,7 @@ public sealed class Tape : IDisposable
         _ops.Clear();
         _spareTensors.Clear();
         _variables.Clear();
+        _root = null;
     }
 
     // ---------------------------------------------------------------- plumbing

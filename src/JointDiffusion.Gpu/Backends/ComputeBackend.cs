@@ -1,3 +1,4 @@
+using System.Globalization;
 using JointDiffusion.Gpu.Tensors;
 
 namespace JointDiffusion.Gpu.Backends;
@@ -102,7 +103,7 @@ public abstract class ComputeBackend : IDisposable
         CheckConv(x, w, b, y, spec);
         long t0 = BeginOp();
         Conv2dForwardCore(x, w, b, y, spec);
-        EndOp("conv2d.forward", t0);
+        EndConvOp("conv2d.forward", t0, x, w, spec);
     }
 
     /// <summary>Gradient with respect to the input: dx (+)= conv2dᵀ(dy, w). Shapes as in <see cref="Conv2dForward"/>.</summary>
@@ -111,7 +112,7 @@ public abstract class ComputeBackend : IDisposable
         CheckConv(dx, w, null, dy, spec);
         long t0 = BeginOp();
         Conv2dBackwardDataCore(dy, w, dx, spec, accumulate);
-        EndOp("conv2d.backward_data", t0);
+        EndConvOp("conv2d.backward_data", t0, dx, w, spec);
     }
 
     /// <summary>
@@ -143,7 +144,14 @@ public abstract class ComputeBackend : IDisposable
 
         Conv2dBackwardWeightCore(x, dy, dw, db, spec, accumulate);
 
-        EndOp("conv2d.backward_weight", t0);
+        if (dw is null)
+        {
+            EndOp("conv2d.backward_bias", t0);
+        }
+        else
+        {
+            EndConvOp("conv2d.backward_weight", t0, x, dw, spec);
+        }
     }
 
     /// <summary>Backend conv forward; shapes are checked.</summary>
@@ -614,6 +622,22 @@ public abstract class ComputeBackend : IDisposable
 
         Synchronize();
         Profiler.Add(op, System.Diagnostics.Stopwatch.GetElapsedTime(start));
+    }
+
+    /// <summary><see cref="EndOp"/> for a convolution, also recorded by layer shape (x the layer's input, w its weights).</summary>
+    private void EndConvOp(string op, long start, Tensor x, Tensor w, Conv2dSpec spec)
+    {
+        if (Profiler is null)
+        {
+            return;
+        }
+
+        Synchronize();
+        var elapsed = System.Diagnostics.Stopwatch.GetElapsedTime(start);
+        Profiler.Add(op, elapsed);
+        var (n, h, k) = (x.Shape.N, x.Shape.H, w.Shape.H);
+        Profiler.AddDetail(string.Create(CultureInfo.InvariantCulture,
+            $"{op} {w.Shape.C}→{w.Shape.N} {h}x{x.Shape.W} k{k} d{spec.Dilation} n{n}"), elapsed);
     }
 
     // ---------------------------------------------------------------- disposal

@@ -4,6 +4,7 @@ namespace JointDiffusion.Gpu.Backends;
 public sealed class OpProfiler
 {
     private readonly Dictionary<string, (int Calls, TimeSpan Time)> _ops = [];
+    private readonly Dictionary<string, (int Calls, TimeSpan Time)> _details = [];
     private readonly Lock _lock = new();
 
     /// <summary>Adds one call of <paramref name="op"/> taking <paramref name="elapsed"/>.</summary>
@@ -13,6 +14,19 @@ public sealed class OpProfiler
         {
             _ops.TryGetValue(op, out var e);
             _ops[op] = (e.Calls + 1, e.Time + elapsed);
+        }
+    }
+
+    /// <summary>
+    /// Adds one call under a finer key (a convolution's layer shape, say) kept apart from <see cref="Add"/>'s totals,
+    /// which already count the call.
+    /// </summary>
+    public void AddDetail(string detail, TimeSpan elapsed)
+    {
+        lock (_lock)
+        {
+            _details.TryGetValue(detail, out var e);
+            _details[detail] = (e.Calls + 1, e.Time + elapsed);
         }
     }
 
@@ -34,12 +48,22 @@ public sealed class OpProfiler
         }
     }
 
+    /// <summary>A snapshot of the finer keys of <see cref="AddDetail"/>, slowest first.</summary>
+    public IReadOnlyList<(string Detail, int Calls, TimeSpan Time)> DetailSnapshot()
+    {
+        lock (_lock)
+        {
+            return [.. _details.Select(kv => (kv.Key, kv.Value.Calls, kv.Value.Time)).OrderByDescending(e => e.Item3)];
+        }
+    }
+
     /// <summary>Forgets everything recorded.</summary>
     public void Clear()
     {
         lock (_lock)
         {
             _ops.Clear();
+            _details.Clear();
         }
     }
 }

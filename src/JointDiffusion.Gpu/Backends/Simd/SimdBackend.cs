@@ -3,6 +3,7 @@ using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using JointDiffusion.Gpu.Tensors;
 using JointDiffusion.Kernels;
 
@@ -446,39 +447,96 @@ public sealed class SimdBackend : ComputeBackend
         ForPlanes(s.N * s.C, new MeanPoolBackwardPlane(D(dy), D(dx), s.H, s.W, accumulate));
     }
 
-    /// <summary>One plane of the 2×2 mean pool.</summary>
+    /// <summary>
+    /// One plane of the 2×2 mean pool: 16 outputs at a time on AVX-512 (two 16-float input vectors split into even
+    /// and odd columns), the rest scalar; the same sums in the same order either way.
+    /// </summary>
     private readonly struct MeanPoolPlane(float[] xd, float[] yd, int h, int w) : IParallelBody
     {
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Run(int plane)
         {
             int ho = h / 2, wo = w / 2;
-            int xi = plane * h * w, yi = plane * ho * wo;
+            ref float x0 = ref MemoryMarshal.GetArrayDataReference(xd);
+            ref float y0 = ref MemoryMarshal.GetArrayDataReference(yd);
+            var quarter = Vector512.Create(0.25f);
             for (int i = 0; i < ho; i++)
             {
-                for (int j = 0; j < wo; j++)
+                ref float top = ref Unsafe.Add(ref x0, (nint)plane * h * w + 2 * i * w);
+                ref float bottom = ref Unsafe.Add(ref top, w);
+                ref float y = ref Unsafe.Add(ref y0, (nint)plane * ho * wo + i * wo);
+                int j = 0;
+                if (Avx512F.IsSupported)
                 {
-                    int p = xi + 2 * i * w + 2 * j;
-                    // Summed in PyTorch NCSNv2's order: [::2,::2] + [1::2,::2] + [::2,1::2] + [1::2,1::2].
-                    yd[yi + i * wo + j] = (xd[p] + xd[p + w] + xd[p + 1] + xd[p + w + 1]) / 4f;
+                    for (; j + 16 <= wo; j += 16)
+                    {
+                        var (t0, t1) = (Vector512.LoadUnsafe(ref top, (nuint)(2 * j)), Vector512.LoadUnsafe(ref top, (nuint)(2 * j + 16)));
+                        var (b0, b1) = (Vector512.LoadUnsafe(ref bottom, (nuint)(2 * j)), Vector512.LoadUnsafe(ref bottom, (nuint)(2 * j + 16)));
+                        var (tEven, tOdd) = (Avx512F.PermuteVar16x32x2(t0, EvenColumns, t1), Avx512F.PermuteVar16x32x2(t0, OddColumns, t1));
+                        var (bEven, bOdd) = (Avx512F.PermuteVar16x32x2(b0, EvenColumns, b1), Avx512F.PermuteVar16x32x2(b0, OddColumns, b1));
+                        // Summed in PyTorch NCSNv2's order: [::2,::2] + [1::2,::2] + [::2,1::2] + [1::2,1::2].
+                        ((tEven + bEven + tOdd + bOdd) * quarter).StoreUnsafe(ref y, (nuint)j);
+                    }
+                }
+
+                for (; j < wo; j++)
+                {
+                    Unsafe.Add(ref y, j) = (Unsafe.Add(ref top, 2 * j) + Unsafe.Add(ref bottom, 2 * j) + Unsafe.Add(ref top, 2 * j + 1)
+                        + Unsafe.Add(ref bottom, 2 * j + 1)) / 4f;
                 }
             }
         }
     }
 
-    /// <summary>One plane of the 2×2 mean pool's backward: dx (+)= dy/4 over each window.</summary>
+    /// <summary>Indices of the even columns of two concatenated 16-float rows.</summary>
+    private static readonly Vector512<int> EvenColumns = Vector512.Create(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+
+    /// <summary>Indices of the odd columns of two concatenated 16-float rows.</summary>
+    private static readonly Vector512<int> OddColumns = Vector512.Create(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+
+    /// <summary>Each of 16 values twice, for the first (low) and second (high) halves of a 32-float row.</summary>
+    private static readonly Vector512<int> RepeatLow = Vector512.Create(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+
+    private static readonly Vector512<int> RepeatHigh = Vector512.Create(8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, 15, 15);
+
+    /// <summary>One plane of the 2×2 mean pool's backward: dx (+)= dy/4 over each window; 16 dy values at a time on AVX-512.</summary>
     private readonly struct MeanPoolBackwardPlane(float[] g, float[] o, int h, int w, bool accumulate) : IParallelBody
     {
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Run(int plane)
         {
-            int wo = w / 2;
-            int xi = plane * h * w, yi = plane * (h / 2) * wo;
+            int ho = h / 2, wo = w / 2;
+            ref float g0 = ref MemoryMarshal.GetArrayDataReference(g);
+            ref float o0 = ref MemoryMarshal.GetArrayDataReference(o);
+            var quarter = Vector512.Create(0.25f);
             for (int i = 0; i < h; i++)
             {
-                for (int j = 0; j < w; j++)
+                ref float gy = ref Unsafe.Add(ref g0, (nint)plane * ho * wo + (i / 2) * wo);
+                ref float dx = ref Unsafe.Add(ref o0, (nint)plane * h * w + i * w);
+                int j = 0;
+                if (Avx512F.IsSupported)
                 {
-                    float v = 0.25f * g[yi + (i / 2) * wo + j / 2];
-                    int p = xi + i * w + j;
-                    o[p] = accumulate ? o[p] + v : v;
+                    for (; j + 16 <= wo; j += 16)
+                    {
+                        var v = Vector512.LoadUnsafe(ref gy, (nuint)j) * quarter;
+                        var (low, high) = (Vector512.Shuffle(v, RepeatLow), Vector512.Shuffle(v, RepeatHigh));
+                        if (accumulate)
+                        {
+                            low += Vector512.LoadUnsafe(ref dx, (nuint)(2 * j));
+                            high += Vector512.LoadUnsafe(ref dx, (nuint)(2 * j + 16));
+                        }
+
+                        low.StoreUnsafe(ref dx, (nuint)(2 * j));
+                        high.StoreUnsafe(ref dx, (nuint)(2 * j + 16));
+                    }
+                }
+
+                for (; j < wo; j++)
+                {
+                    float v = 0.25f * Unsafe.Add(ref gy, j);
+                    ref float a = ref Unsafe.Add(ref dx, 2 * j);
+                    ref float b = ref Unsafe.Add(ref dx, 2 * j + 1);
+                    (a, b) = accumulate ? (a + v, b + v) : (v, v);
                 }
             }
         }
@@ -512,53 +570,167 @@ public sealed class SimdBackend : ComputeBackend
         ForPlanes(xs.N * xs.C, new BilinearBackwardPlane(D(dy), D(dx), xs.H, xs.W, ys.H, ys.W, accumulate));
     }
 
-    /// <summary>One plane of the align_corners bilinear resize from hi×wi to ho×wo.</summary>
+    /// <summary>Largest per-plane scratch (floats) of the bilinear resize kept on the stack; larger planes rent it.</summary>
+    private const int BilinearStackFloats = 4096;
+
+    /// <summary>
+    /// One plane of the align_corners bilinear resize from hi×wi to ho×wo, separably: each input row interpolated
+    /// along the width into rows[r, ·] = (1 − λj)·x[r, j0] + λj·x[r, j1], then each output row y[i, ·] = (1 − λi)·rows[i0, ·]
+    /// + λi·rows[i1, ·] with vectors: the same operations, in the same order, as interpolating each output directly.
+    /// </summary>
     private readonly struct BilinearPlane(float[] xd, float[] yd, int hi, int wi, int ho, int wo) : IParallelBody
     {
+        [SkipLocalsInit]
         public void Run(int plane)
         {
-            float sh = BilinearScale(hi, ho), sw = BilinearScale(wi, wo);
-            int xoff = plane * hi * wi, yoff = plane * ho * wo;
-            for (int i = 0; i < ho; i++)
+            int length = hi * wo + 3 * wo;
+            float[]? rented = length > BilinearStackFloats ? SimdScratch.Floats.Rent(length) : null;
+            Span<float> scratch = rented is null ? stackalloc float[BilinearStackFloats] : rented;
+            try
             {
-                BilinearTap(i, sh, hi, out int i0, out int i1, out float li);
-                for (int j = 0; j < wo; j++)
+                var rows = scratch[..(hi * wo)];
+                var taps = new BilinearColumns(scratch.Slice(hi * wo, 3 * wo), wi, wo);
+                var x = xd.AsSpan(plane * hi * wi, hi * wi);
+                for (int r = 0; r < hi; r++)
                 {
-                    BilinearTap(j, sw, wi, out int j0, out int j1, out float lj);
-                    float top = (1f - lj) * xd[xoff + i0 * wi + j0] + lj * xd[xoff + i0 * wi + j1];
-                    float bottom = (1f - lj) * xd[xoff + i1 * wi + j0] + lj * xd[xoff + i1 * wi + j1];
-                    yd[yoff + i * wo + j] = (1f - li) * top + li * bottom;
+                    var row = x.Slice(r * wi, wi);
+                    var destination = rows.Slice(r * wo, wo);
+                    for (int j = 0; j < wo; j++)
+                    {
+                        var (j0, j1, lj) = taps[j];
+                        destination[j] = (1f - lj) * row[j0] + lj * row[j1];
+                    }
                 }
+
+                float sh = BilinearScale(hi, ho);
+                var y = yd.AsSpan(plane * ho * wo, ho * wo);
+                for (int i = 0; i < ho; i++)
+                {
+                    BilinearTap(i, sh, hi, out int i0, out int i1, out float li);
+                    Blend(1f - li, rows.Slice(i0 * wo, wo), li, rows.Slice(i1 * wo, wo), y.Slice(i * wo, wo));
+                }
+            }
+            finally
+            {
+                if (rented is not null)
+                {
+                    SimdScratch.Floats.Return(rented);
+                }
+            }
+        }
+
+        /// <summary>y = a·u + b·v.</summary>
+        private static void Blend(float a, ReadOnlySpan<float> u, float b, ReadOnlySpan<float> v, Span<float> y)
+        {
+            int j = 0;
+            if (Vector.IsHardwareAccelerated)
+            {
+                var (va, vb) = (new Vector<float>(a), new Vector<float>(b));
+                for (; j + Vector<float>.Count <= y.Length; j += Vector<float>.Count)
+                {
+                    (va * new Vector<float>(u[j..]) + vb * new Vector<float>(v[j..])).CopyTo(y[j..]);
+                }
+            }
+
+            for (; j < y.Length; j++)
+            {
+                y[j] = a * u[j] + b * v[j];
             }
         }
     }
 
-    /// <summary>One plane of the resize's adjoint: dx (+)= resizeᵀ(dy).</summary>
+    /// <summary>
+    /// One plane of the resize's adjoint, dx (+)= Rhᵀ·dy·Rw: the output-gradient rows combined into input rows first,
+    /// v[r, ·] = Σ over output rows i reading r of their weight·dy[i, ·] (vectors), then each of those rows scattered
+    /// along the width, dx[r, j0] += (1 − λj)·v[r, j], dx[r, j1] += λj·v[r, j].
+    /// </summary>
     private readonly struct BilinearBackwardPlane(float[] g, float[] o, int hi, int wi, int ho, int wo, bool accumulate) : IParallelBody
     {
+        [SkipLocalsInit]
         public void Run(int plane)
         {
-            float sh = BilinearScale(hi, ho), sw = BilinearScale(wi, wo);
-            int xoff = plane * hi * wi, yoff = plane * ho * wo;
-            if (!accumulate)
+            int length = hi * wo + 3 * wo;
+            float[]? rented = length > BilinearStackFloats ? SimdScratch.Floats.Rent(length) : null;
+            Span<float> scratch = rented is null ? stackalloc float[BilinearStackFloats] : rented;
+            try
             {
-                Array.Clear(o, xoff, hi * wi);
-            }
-
-            for (int i = 0; i < ho; i++)
-            {
-                BilinearTap(i, sh, hi, out int i0, out int i1, out float li);
-                for (int j = 0; j < wo; j++)
+                var rows = scratch[..(hi * wo)];
+                rows.Clear();
+                var taps = new BilinearColumns(scratch.Slice(hi * wo, 3 * wo), wi, wo);
+                float sh = BilinearScale(hi, ho);
+                var dy = g.AsSpan(plane * ho * wo, ho * wo);
+                for (int i = 0; i < ho; i++)
                 {
-                    BilinearTap(j, sw, wi, out int j0, out int j1, out float lj);
-                    float v = g[yoff + i * wo + j];
-                    o[xoff + i0 * wi + j0] += (1f - li) * (1f - lj) * v;
-                    o[xoff + i0 * wi + j1] += (1f - li) * lj * v;
-                    o[xoff + i1 * wi + j0] += li * (1f - lj) * v;
-                    o[xoff + i1 * wi + j1] += li * lj * v;
+                    BilinearTap(i, sh, hi, out int i0, out int i1, out float li);
+                    AddScaled(1f - li, dy.Slice(i * wo, wo), rows.Slice(i0 * wo, wo));
+                    AddScaled(li, dy.Slice(i * wo, wo), rows.Slice(i1 * wo, wo));
+                }
+
+                var dx = o.AsSpan(plane * hi * wi, hi * wi);
+                if (!accumulate)
+                {
+                    dx.Clear();
+                }
+
+                for (int r = 0; r < hi; r++)
+                {
+                    var source = rows.Slice(r * wo, wo);
+                    var destination = dx.Slice(r * wi, wi);
+                    for (int j = 0; j < wo; j++)
+                    {
+                        var (j0, j1, lj) = taps[j];
+                        destination[j0] += (1f - lj) * source[j];
+                        destination[j1] += lj * source[j];
+                    }
+                }
+            }
+            finally
+            {
+                if (rented is not null)
+                {
+                    SimdScratch.Floats.Return(rented);
                 }
             }
         }
+
+        /// <summary>y += a·x.</summary>
+        private static void AddScaled(float a, ReadOnlySpan<float> x, Span<float> y)
+        {
+            int j = 0;
+            if (Vector.IsHardwareAccelerated)
+            {
+                var va = new Vector<float>(a);
+                for (; j + Vector<float>.Count <= y.Length; j += Vector<float>.Count)
+                {
+                    (new Vector<float>(y[j..]) + va * new Vector<float>(x[j..])).CopyTo(y[j..]);
+                }
+            }
+
+            for (; j < y.Length; j++)
+            {
+                y[j] += a * x[j];
+            }
+        }
+    }
+
+    /// <summary>The width taps of a resize from wi to wo columns, (j0, j1, λj) per output column, kept in a span of 3·wo floats.</summary>
+    private readonly ref struct BilinearColumns
+    {
+        private readonly Span<float> _taps;
+
+        public BilinearColumns(Span<float> taps, int wi, int wo)
+        {
+            _taps = taps;
+            float sw = BilinearScale(wi, wo);
+            for (int j = 0; j < wo; j++)
+            {
+                BilinearTap(j, sw, wi, out int j0, out int j1, out float lj);
+                (taps[3 * j], taps[3 * j + 1], taps[3 * j + 2]) = (BitConverter.Int32BitsToSingle(j0), BitConverter.Int32BitsToSingle(j1), lj);
+            }
+        }
+
+        public (int J0, int J1, float Lambda) this[int j] =>
+            (BitConverter.SingleToInt32Bits(_taps[3 * j]), BitConverter.SingleToInt32Bits(_taps[3 * j + 1]), _taps[3 * j + 2]);
     }
 
     /// <summary>align_corners = true: source = dst·(in − 1)/(out − 1), and 0 when out = 1 (as PyTorch).</summary>
