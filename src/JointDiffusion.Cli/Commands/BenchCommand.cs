@@ -141,7 +141,7 @@ internal static class BenchCommand
             }
 
             var (jointStep, jointBytes) = JointStep(net, c);
-            double trainStep = TrainStep(c);
+            double trainStep = TrainStep(c, profile);
             return new BenchResult(net.Ngf, c, size, batch, net.Parameters.Count, flops, fwd, fwdVjp, fwdGrad, trainStep, jointStep, jointBytes,
                 backend.Pool.PeakBytesInUse);
         }
@@ -260,12 +260,27 @@ internal static class BenchCommand
         }
 
         /// <summary>One <see cref="DsmTrainer.TrainStep"/> (batch, forward, parameter gradients, clipping, Adam, EMA) on a fixed in-memory batch.</summary>
-        private double TrainStep(int c)
+        private double TrainStep(int c, TextWriter? profile)
         {
             using var net = Network(3);
             var data = new FixedImages(batch, c, size);
             using var trainer = new DsmTrainer(net, data, new TrainerOptions { Batch = batch });
-            return Median(iterations, backend, () => trainer.TrainStep());
+            double median = Median(iterations, backend, () => trainer.TrainStep());
+            if (profile is not null)
+            {
+                backend.Profiler = new OpProfiler();
+                try
+                {
+                    trainer.TrainStep();
+                    Print("DSM training step", backend.Profiler, profile);
+                }
+                finally
+                {
+                    backend.Profiler = null;
+                }
+            }
+
+            return median;
         }
     }
 
