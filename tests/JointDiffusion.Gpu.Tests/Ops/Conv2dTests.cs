@@ -43,6 +43,8 @@ public sealed class Conv2dTests(BackendFixture fixture)
         new(2, 32, 48, 20, 20, 3, 1, 1, true), // a realistic block
         new(1, 4, 3, 7, 9, 3, 0, 1, true),     // no padding: output smaller than input
         new(1, 3, 4, 9, 8, 5, 2, 1, false),    // 5×5 kernel
+        new(5, 6, 9, 16, 16, 3, 1, 1, true),   // odd batch of NCSNv2-sized planes
+        new(2, 5, 6, 40, 36, 3, 1, 1, true),   // planes of many pixel vectors
     ];
 
     private static readonly Case[] IlgpuCases =
