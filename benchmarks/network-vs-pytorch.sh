@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# NCSNv2 forward, forward + input VJP and forward + parameter gradients: jointdiff (SIMD CPU backend) against
+# NCSNv2 forward, forward + input VJP, forward + parameter gradients and a DSM training step: jointdiff (SIMD CPU backend) against
 # PyTorch on the same machine, same configs, in one run. Each config runs PAIRS back-to-back pairs (PyTorch, then
 # jointdiff, ITERATIONS timed runs each) and prints the medians over pairs and the median of the per-pair ratios,
 # which shrugs off a noisy minute better than one pair does.
@@ -15,7 +15,7 @@ configs=("$@")
 [ ${#configs[@]} -eq 0 ] && configs=(32:32:1:1 32:32:1:8 64:64:3:1 64:64:3:8)
 dotnet build src/JointDiffusion.Cli -c Release -v quiet --nologo >/dev/null
 jd="dotnet src/JointDiffusion.Cli/bin/Release/net10.0/jointdiff.dll"
-echo "| config | jointdiff fwd / fwd+VJP / fwd+grads (ms, median of $pairs) | PyTorch fwd / fwd+VJP / fwd+grads (ms, median of $pairs) | speed-up fwd / VJP / grads (median of per-pair ratios) |"
+echo "| config | jointdiff fwd / fwd+VJP / fwd+grads / DSM step (ms, median of $pairs) | PyTorch fwd / fwd+VJP / fwd+grads / DSM step (ms, median of $pairs) | speed-up fwd / VJP / grads / DSM step (median of per-pair ratios) |"
 echo "|---|---|---|---|"
 for c in "${configs[@]}"; do
   IFS=: read -r ngf size ch batch <<<"$c"
@@ -28,7 +28,7 @@ for c in "${configs[@]}"; do
 import json, statistics, sys
 rows = [json.loads(a) for a in sys.argv[1:]]
 torch, ours = rows[0::2], rows[1::2]
-keys = ["fwd_ms", "fwd_vjp_ms", "fwd_param_grad_ms"]
+keys = ["fwd_ms", "fwd_vjp_ms", "fwd_param_grad_ms", "train_step_ms"]
 med = lambda rs, k: statistics.median(r[k] for r in rs)
 ratio = lambda k: statistics.median(t[k] / o[k] for t, o in zip(torch, ours))
 o = ours[0]

@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Times the PyTorch reference NCSNv2 (tools/make_ncsnv2_fixtures.py) for the ratio against `jointdiff bench`.
 
-Same measurements as `jointdiff bench`: forward, forward + input VJP, forward + parameter gradients
-(float32, random weights, median of --iterations runs after 2 warm-ups). Prints one JSON object per config.
+Same measurements as `jointdiff bench`: forward, forward + input VJP, forward + parameter gradients and a DSM
+training step (noise, forward, loss, parameter gradients, global-norm clipping at 1, Adam, EMA: what
+`DsmTrainer.TrainStep` does) (float32, random weights, median of --iterations runs after 2 warm-ups). Prints one
+JSON object per config.
 
     /usr/bin/python3 benchmarks/pytorch_ncsnv2_bench.py --device cpu --threads 2 \
         --config 32:32:1:1 --config 32:32:1:8 --config 64:64:3:1 --config 64:64:3:8
@@ -65,10 +67,33 @@ def bench(ngf, size, channels, batch, iterations, device):
     for p in model.parameters():
         p.requires_grad_(True)
     t_grad = median_ms(fwd_grad, iterations, device)
+
+    # DSM training step on a fixed batch, as jointdiff's: σ log-uniform here (the value does not change the work).
+    train_model = NCSNv2(ngf, channels).to(device).float()
+    adam = torch.optim.Adam(train_model.parameters(), lr=5e-4, betas=(0.9, 0.999), eps=1e-8)
+    ema = [p.detach().clone() for p in train_model.parameters()]
+    x0 = torch.rand(batch, channels, size, size, device=device)
+
+    def train_step():
+        adam.zero_grad(set_to_none=False)
+        sig = torch.exp(torch.empty(batch, device=device).uniform_(-4.6, 3.9))
+        z = torch.randn_like(x0)
+        s = score(train_model, x0 + sig.view(-1, 1, 1, 1) * z, sig)
+        r = s * sig.view(-1, 1, 1, 1) + z
+        loss = 0.5 * (r * r).sum() / batch
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(train_model.parameters(), 1.0)
+        adam.step()
+        with torch.no_grad():
+            for e, p in zip(ema, train_model.parameters()):
+                e.mul_(0.999).add_(p, alpha=0.001)
+
+    t_train = median_ms(train_step, iterations, device)
     return {
         "impl": "pytorch", "torch": torch.__version__, "device": device, "threads": torch.get_num_threads(),
         "ngf": ngf, "size": size, "channels": channels, "batch": batch,
         "fwd_ms": round(t_fwd, 3), "fwd_vjp_ms": round(t_vjp, 3), "fwd_param_grad_ms": round(t_grad, 3),
+        "train_step_ms": round(t_train, 3),
     }
 
 

@@ -785,12 +785,33 @@ public sealed class SimdBackend : ComputeBackend
     protected override void AdamUpdateCore(Tensor parameter, Tensor gradient, Tensor m, Tensor v, AdamStep step) =>
         ForChunks(parameter.Length, new AdamChunk(D(parameter), D(gradient), D(m), D(v), step));
 
-    /// <summary>The fused Adam step on [start, start + length).</summary>
+    /// <summary>
+    /// The fused Adam step on [start, start + length): vectors, then a scalar tail, both with the kernel's arithmetic
+    /// in the same order (division and square root are correctly rounded either way, so the two agree bit for bit).
+    /// </summary>
     private readonly struct AdamChunk(float[] p, float[] g, float[] md, float[] vd, AdamStep step) : IChunkBody
     {
         public void Run(int start, int len)
         {
-            for (int i = start; i < start + len; i++)
+            var pv = MemoryMarshal.Cast<float, Vector<float>>(p.AsSpan(start, len));
+            var gv = MemoryMarshal.Cast<float, Vector<float>>(g.AsSpan(start, len));
+            var mv = MemoryMarshal.Cast<float, Vector<float>>(md.AsSpan(start, len));
+            var vv = MemoryMarshal.Cast<float, Vector<float>>(vd.AsSpan(start, len));
+            var (beta1, oneMinusBeta1) = (new Vector<float>(step.Beta1), new Vector<float>(1f - step.Beta1));
+            var (beta2, oneMinusBeta2) = (new Vector<float>(step.Beta2), new Vector<float>(1f - step.Beta2));
+            var (rate, c1, c2, eps) = (new Vector<float>(step.LearningRate), new Vector<float>(step.Correction1),
+                new Vector<float>(step.Correction2), new Vector<float>(step.Epsilon));
+            for (int k = 0; k < pv.Length; k++)
+            {
+                var gk = gv[k];
+                var mk = beta1 * mv[k] + oneMinusBeta1 * gk;
+                var vk = beta2 * vv[k] + oneMinusBeta2 * gk * gk;
+                mv[k] = mk;
+                vv[k] = vk;
+                pv[k] -= rate * (mk / c1) / (Vector.SquareRoot(vk / c2) + eps);
+            }
+
+            for (int i = start + pv.Length * Vector<float>.Count; i < start + len; i++)
             {
                 // The kernel's arithmetic, in the same order (OptimizerKernels.AdamUpdate).
                 float gi = g[i];
