@@ -468,7 +468,8 @@ public sealed class Tape : IDisposable
         {
             t = _spareTensors[^1];
             _spareTensors.RemoveAt(_spareTensors.Count - 1);
-            t.Reuse(shape, Backend.Pool.Rent(shape.Length));
+            var pool = Backend.RentingPool;
+            t.Reuse(shape, pool.Rent(shape.Length), pool);
         }
         else
         {

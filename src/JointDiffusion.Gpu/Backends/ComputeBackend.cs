@@ -36,7 +36,17 @@ public abstract class ComputeBackend : IDisposable
     // ---------------------------------------------------------------- memory
 
     /// <summary>Allocates a tensor from the pool. Its contents are undefined.</summary>
-    public Tensor Allocate(Shape shape) => new(this, shape, Pool.Rent(shape.Length));
+    public Tensor Allocate(Shape shape)
+    {
+        var pool = RentingPool;
+        return new(this, shape, pool.Rent(shape.Length), pool);
+    }
+
+    /// <summary>
+    /// The pool new tensors rent from: <see cref="Pool"/>, or inside an item of <see cref="RunConcurrently{TWork}"/> on
+    /// this backend that item's own pool.
+    /// </summary>
+    internal TensorPool RentingPool => ConcurrentItemPools.Current is { } item && ReferenceEquals(item.Backend, this) ? item.Tensors : Pool;
 
     /// <summary>Allocates a tensor from the pool, filled with zeros.</summary>
     public Tensor Zeros(Shape shape)
@@ -594,6 +604,68 @@ public abstract class ComputeBackend : IDisposable
     /// <summary>Backend Gaussian fill.</summary>
     protected abstract void FillGaussianCore(Tensor y, ulong seed, ulong offset);
 
+    // ---------------------------------------------------------------- concurrent work
+
+    /// <summary>
+    /// Whether <see cref="RunConcurrently"/> runs its items at the same time (each item's own ops then run on its
+    /// thread alone) rather than one after the other.
+    /// </summary>
+    protected virtual bool RunsWorkConcurrently => false;
+
+    /// <summary>
+    /// Runs <paramref name="work"/>.Run(i) for i in [0, <paramref name="count"/>) and returns when all are done: on
+    /// the SIMD backend at the same time, one item per core with each item's ops single-threaded (for independent
+    /// passes each too small to fill the cores, as the two networks of a batch-1 joint sampling step); elsewhere in
+    /// order (a GPU runs its ops in order anyway). The items must not depend on each other; results are the same
+    /// either way. Allocates nothing. The first exception an item throws is rethrown (the remaining items may not run).
+    /// </summary>
+    /// <remarks>
+    /// Item i rents its tensors and kernel scratch from pools of its own, the same for every call (item i of one call
+    /// and of the next share them), so that each item's memory use is the same from call to call however the items
+    /// interleave: after the first call nothing is allocated (a shared pool would meet a new peak whenever two
+    /// items happened to hold their largest buffers at once, and allocate then).
+    /// </remarks>
+    public void RunConcurrently<TWork>(int count, in TWork work)
+        where TWork : struct, IConcurrentWork
+    {
+        if (RunsWorkConcurrently && count > 1)
+        {
+            var pools = ItemPools(count);
+            Simd.SimdWorkers.Shared.For(count, new Simd.ConcurrentItems<TWork>(work, pools));
+            return;
+        }
+
+        for (int i = 0; i < count; i++)
+        {
+            work.Run(i);
+        }
+    }
+
+    private ConcurrentItemPools[] _itemPools = [];
+
+    /// <summary>The pools of items 0 … count − 1 of <see cref="RunConcurrently{TWork}"/>, created on first use.</summary>
+    private ConcurrentItemPools[] ItemPools(int count)
+    {
+        lock (_itemPoolsLock)
+        {
+            if (_itemPools.Length < count)
+            {
+                var grown = new ConcurrentItemPools[count];
+                _itemPools.CopyTo(grown, 0);
+                for (int i = _itemPools.Length; i < count; i++)
+                {
+                    grown[i] = new ConcurrentItemPools(this, new TensorPool(CreateStorage));
+                }
+
+                _itemPools = grown;
+            }
+
+            return _itemPools;
+        }
+    }
+
+    private readonly Lock _itemPoolsLock = new();
+
     // ---------------------------------------------------------------- profiling
 
     /// <summary>
@@ -655,6 +727,10 @@ public abstract class ComputeBackend : IDisposable
         if (disposing)
         {
             _pool?.Dispose();
+            foreach (var item in _itemPools)
+            {
+                item.Tensors.Dispose();
+            }
         }
     }
 

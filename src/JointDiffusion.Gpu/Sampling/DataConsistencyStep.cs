@@ -141,6 +141,46 @@ public sealed class DataConsistencyStep : IDisposable
         Backend.Axpy(1f, u, result);
     }
 
+    /// <summary>
+    /// Joint mode: <see cref="TweedieVjp"/> of the signal (<see cref="SignalScratch"/> into <see cref="SignalScratch2"/>)
+    /// and of the noise (<see cref="NoiseScratch"/> into <see cref="NoiseScratch2"/>), the two at the same time when
+    /// the sampler evaluates its networks concurrently (<see cref="SamplerOptions.ConcurrentNetworks"/>).
+    /// </summary>
+    public void TweedieVjpBoth()
+    {
+        if (!Joint)
+        {
+            throw new InvalidOperationException("TweedieVjpBoth needs a joint step (a noise model).");
+        }
+
+        if (Concurrent)
+        {
+            Backend.RunConcurrently(2, new BothVjps(this));
+            return;
+        }
+
+        TweedieVjp(SignalScore, SignalScratch, SignalScratch2);
+        TweedieVjp(NoiseScore!, NoiseScratch!, NoiseScratch2!);
+    }
+
+    /// <summary>Whether the two networks' passes run at the same time (set by the sampler).</summary>
+    internal bool Concurrent { get; set; }
+
+    private readonly struct BothVjps(DataConsistencyStep step) : IConcurrentWork
+    {
+        public void Run(int index)
+        {
+            if (index == 0)
+            {
+                step.TweedieVjp(step.SignalScore, step.SignalScratch, step.SignalScratch2);
+            }
+            else
+            {
+                step.TweedieVjp(step.NoiseScore!, step.NoiseScratch!, step.NoiseScratch2!);
+            }
+        }
+    }
+
     /// <summary>Frees the scratch tensors.</summary>
     public void Dispose()
     {

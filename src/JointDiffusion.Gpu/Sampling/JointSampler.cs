@@ -122,6 +122,8 @@ public sealed class JointSampler
             return float.IsFinite(checkHost[0]);
         }
 
+        var networks = new NetworkPair(backend, _signal, _noise);
+        step.Concurrent = joint && options.ConcurrentNetworks;
         var clock = Stopwatch.StartNew();
         var sigma = new float[batch];
         for (int i = 0; i < options.Steps; i++)
@@ -137,8 +139,10 @@ public sealed class JointSampler
                 random.Fill(zn!, 3, i);
             }
 
-            using var sx = _signal.Evaluate(x, sigma, options.Rule.NeedsJacobian);
-            using var sn = joint ? _noise!.Evaluate(n!, sigma, options.Rule.NeedsJacobian) : null;
+            using var sx = joint && options.ConcurrentNetworks
+                ? networks.Evaluate(x, n!, sigma, options.Rule.NeedsJacobian)
+                : _signal.Evaluate(x, sigma, options.Rule.NeedsJacobian);
+            using var sn = !joint ? null : options.ConcurrentNetworks ? networks.Noise! : _noise!.Evaluate(n!, sigma, options.Rule.NeedsJacobian);
             step.Beta = beta;
             step.X = x;
             step.SignalScore = sx;
@@ -190,6 +194,48 @@ public sealed class JointSampler
         }
 
         return new PosteriorSamples(count, k, signalShape, joint ? measurementShape : null, xs, ns);
+    }
+
+    /// <summary>Both networks of a joint step evaluated through <see cref="ComputeBackend.RunConcurrently{TWork}"/>.</summary>
+    private sealed class NetworkPair(ComputeBackend backend, IScoreModel signal, IScoreModel? noise)
+    {
+        private readonly ScoreEvaluation?[] _results = new ScoreEvaluation?[2];
+        private Tensor? _x, _n;
+        private float[]? _sigma;
+        private bool _needVjp;
+
+        /// <summary>The noise network's evaluation from the last <see cref="Evaluate"/>; the caller disposes it.</summary>
+        public ScoreEvaluation? Noise => _results[1];
+
+        /// <summary>Evaluates both networks (the noise one at <paramref name="n"/>); returns the signal's evaluation.</summary>
+        public ScoreEvaluation Evaluate(Tensor x, Tensor n, float[] sigma, bool needVjp)
+        {
+            (_x, _n, _sigma, _needVjp) = (x, n, sigma, needVjp);
+            _results[0] = _results[1] = null;
+            try
+            {
+                backend.RunConcurrently(2, new Work(this));
+            }
+            catch
+            {
+                _results[0]?.Dispose();
+                _results[1]?.Dispose();
+                throw;
+            }
+
+            return _results[0]!;
+        }
+
+        private readonly struct Work(NetworkPair pair) : IConcurrentWork
+        {
+            public void Run(int index) => pair._results[index] = index == 0
+                ? pair.Signal.Evaluate(pair._x!, pair._sigma!, pair._needVjp)
+                : pair.NoiseModel.Evaluate(pair._n!, pair._sigma!, pair._needVjp);
+        }
+
+        private IScoreModel Signal => signal;
+
+        private IScoreModel NoiseModel => noise!;
     }
 
     private static void ApplyTweedie(IScoreModel model, Tensor state, float[] sigma, float beta)

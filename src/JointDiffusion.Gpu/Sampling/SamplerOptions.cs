@@ -46,6 +46,14 @@ public sealed record SamplerOptions
     /// </summary>
     public bool ReturnTweedieEstimate { get; init; } = true;
 
+    /// <summary>
+    /// In joint mode, evaluate the signal and noise networks (and their Jacobian products) at the same time where the
+    /// backend gains from it (<see cref="Backends.ComputeBackend.RunConcurrently{TWork}"/>: on the CPU one network per
+    /// core, for batches too small to fill the cores one network at a time). The results are the same bit for bit
+    /// either way. Default on.
+    /// </summary>
+    public bool ConcurrentNetworks { get; init; } = true;
+
     /// <summary>How often (in steps) the state is checked for NaN/Inf; 0 checks only at the end.</summary>
     public int DivergenceCheckInterval { get; init; } = 25;
 

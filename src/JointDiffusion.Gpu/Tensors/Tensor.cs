@@ -4,17 +4,22 @@ namespace JointDiffusion.Gpu.Tensors;
 
 /// <summary>
 /// A dense float32 tensor (NCHW for images) that lives on one backend. Create with
-/// <see cref="ComputeBackend.Allocate(Shape)"/>; disposing returns its storage to the backend's pool.
+/// <see cref="ComputeBackend.Allocate(Shape)"/>; disposing returns its storage to the pool it came from (the backend's,
+/// or inside <see cref="ComputeBackend.RunConcurrently{TWork}"/> its item's).
 /// </summary>
 public sealed class Tensor : IDisposable
 {
     private DeviceStorage? _storage;
 
-    internal Tensor(ComputeBackend backend, Shape shape, DeviceStorage storage)
+    /// <summary>The pool the storage came from and goes back to.</summary>
+    private TensorPool _pool;
+
+    internal Tensor(ComputeBackend backend, Shape shape, DeviceStorage storage, TensorPool pool)
     {
         Backend = backend;
         Shape = shape;
         _storage = storage;
+        _pool = pool;
     }
 
     /// <summary>The backend the data lives on.</summary>
@@ -46,7 +51,7 @@ public sealed class Tensor : IDisposable
         var s = Interlocked.Exchange(ref _storage, null);
         if (s is not null)
         {
-            Backend.Pool.Return(s);
+            _pool.Return(s);
         }
     }
 
@@ -55,7 +60,7 @@ public sealed class Tensor : IDisposable
     /// over (a <see cref="Autodiff.Tape"/>) reuses the objects instead of allocating new ones.
     /// </summary>
     /// <exception cref="InvalidOperationException">The tensor still holds storage.</exception>
-    internal void Reuse(Shape shape, DeviceStorage storage)
+    internal void Reuse(Shape shape, DeviceStorage storage, TensorPool pool)
     {
         if (_storage is not null)
         {
@@ -64,6 +69,7 @@ public sealed class Tensor : IDisposable
 
         Shape = shape;
         _storage = storage;
+        _pool = pool;
     }
 
     /// <summary>Shape and backend, for messages.</summary>

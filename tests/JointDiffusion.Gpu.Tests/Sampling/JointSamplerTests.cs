@@ -126,6 +126,32 @@ public sealed class JointSamplerTests(BackendFixture fixture)
         }
     }
 
+    /// <summary>
+    /// Evaluating the two networks (and their Jacobian products) at the same time, one per core, gives the samples of
+    /// evaluating them one after the other, bit for bit: each network's ops are the same either way.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Rules))]
+    public void ConcurrentNetworks_GiveTheSameSamplesAsOneAfterTheOther(string rule)
+    {
+        var backend = fixture.Get(BackendFixture.Simd);
+        using var signal = Ncsnv2.CreateRandom(backend, 8, 1, seed: 1);
+        using var noise = Ncsnv2.CreateRandom(backend, 8, 1, seed: 2);
+        int[] image = [1, 8, 8];
+        using var op = DiagonalOperator.Scalar(backend, image, 0.5f);
+        var observation = Enumerable.Range(0, 64).Select(i => 0.3f + 0.01f * (i % 7)).ToArray();
+        var options = new SamplerOptions
+        {
+            Steps = 12, Rule = Rule(rule), Lambda = 0.1f, Kappa = 0.1f, NoiseGain = 0.5f, SamplesPerObservation = 2, Seed = 9,
+        };
+        var sampler = new JointSampler(signal, noise, op);
+        var concurrent = sampler.Sample(observation, 1, options);
+        var sequential = sampler.Sample(observation, 1, options with { ConcurrentNetworks = false });
+        Assert.Equal(sequential.XSamples, concurrent.XSamples);
+        Assert.Equal(sequential.NSamples, concurrent.NSamples);
+        Assert.Contains(concurrent.XSamples, v => v != 0f);
+    }
+
     [Fact]
     public void InvalidOptionsAndShapes_AreRefusedBeforeSampling()
     {

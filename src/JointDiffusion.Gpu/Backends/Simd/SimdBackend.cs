@@ -66,6 +66,15 @@ public sealed class SimdBackend : ComputeBackend
     /// <inheritdoc/>
     protected override DeviceStorage CreateStorage(int length) => new SimdStorage(length);
 
+    /// <inheritdoc/>
+    /// <remarks>
+    /// On machines with exactly two threads for the SIMD loops, where it was measured (benchmarks/RESULTS.md §7): two
+    /// NCSNv2 networks side by side, one per core, beat running each on both cores at batch 1 (1.4x per joint step,
+    /// ngf 16 at 32x32) and at batch 8 (1.0–1.2x, ngf 32). With more cores an item would keep only one of them, so
+    /// there the items run in order, each with every core.
+    /// </remarks>
+    protected override bool RunsWorkConcurrently => SimdWorkers.Shared.Concurrency == 2;
+
     private static float[] D(Tensor t) => ((SimdStorage)t.Storage).Data;
 
     /// <inheritdoc/>

@@ -16,12 +16,16 @@ internal static class SimdScratch
     /// <summary>Arrays kept per power-of-two size: enough for every thread of a 64-core machine to hold a few at once.</summary>
     private const int PerBucket = 256;
 
-    /// <summary>Float scratch.</summary>
-    public static readonly ArrayPool<float> Floats = ArrayPool<float>.Create(MaxLength, PerBucket);
+    private static readonly ArrayPool<float> SharedFloats = ArrayPool<float>.Create(MaxLength, PerBucket);
+    private static readonly ArrayPool<int> SharedInts = ArrayPool<int>.Create(MaxLength, PerBucket);
+    private static readonly ArrayPool<double> SharedDoubles = ArrayPool<double>.Create(MaxLength, PerBucket);
 
-    /// <summary>Int scratch.</summary>
-    public static readonly ArrayPool<int> Ints = ArrayPool<int>.Create(MaxLength, PerBucket);
+    /// <summary>Float scratch (inside an item of <see cref="ComputeBackend.RunConcurrently{TWork}"/>, the item's own).</summary>
+    public static ArrayPool<float> Floats => ConcurrentItemPools.Current?.Floats ?? SharedFloats;
 
-    /// <summary>Double scratch.</summary>
-    public static readonly ArrayPool<double> Doubles = ArrayPool<double>.Create(MaxLength, PerBucket);
+    /// <summary>Int scratch (inside an item of <see cref="ComputeBackend.RunConcurrently{TWork}"/>, the item's own).</summary>
+    public static ArrayPool<int> Ints => ConcurrentItemPools.Current?.Ints ?? SharedInts;
+
+    /// <summary>Double scratch (inside an item of <see cref="ComputeBackend.RunConcurrently{TWork}"/>, the item's own).</summary>
+    public static ArrayPool<double> Doubles => ConcurrentItemPools.Current?.Doubles ?? SharedDoubles;
 }

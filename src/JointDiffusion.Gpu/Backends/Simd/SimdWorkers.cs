@@ -10,6 +10,17 @@ internal interface IParallelBody
     void Run(int index);
 }
 
+/// <summary>A <see cref="ComputeBackend.RunConcurrently{TWork}"/> work set as a parallel loop body: item i runs with pools[i].</summary>
+internal readonly struct ConcurrentItems<TWork>(TWork work, ConcurrentItemPools[] pools) : IParallelBody
+    where TWork : struct, IConcurrentWork
+{
+    public void Run(int index)
+    {
+        using var scope = pools[index].Enter();
+        work.Run(index);
+    }
+}
+
 /// <summary>
 /// The SIMD backend's parallel loops: <see cref="Environment.ProcessorCount"/> − 1 dedicated background threads
 /// that, with the calling thread, take a loop's items one at a time. Unlike <see cref="Parallel.For(int, int, Action{int})"/>

@@ -29,14 +29,16 @@ public sealed class DpsRule : IDataConsistencyRule
         backend.ScalePerSample(step.Residual, step.PerSample, direction);
 
         step.Operator.ApplyTranspose(direction, step.SignalScratch);
-        step.TweedieVjp(step.SignalScore, step.SignalScratch, step.SignalScratch2);
-        backend.Axpy(step.Lambda, step.SignalScratch2, step.X);
-
-        if (step.Joint)
+        if (!step.Joint)
         {
-            backend.Scale(direction, step.NoiseGain, step.NoiseScratch!);
-            step.TweedieVjp(step.NoiseScore!, step.NoiseScratch!, step.NoiseScratch2!);
-            backend.Axpy(step.Kappa, step.NoiseScratch2!, step.N!);
+            step.TweedieVjp(step.SignalScore, step.SignalScratch, step.SignalScratch2);
+            backend.Axpy(step.Lambda, step.SignalScratch2, step.X);
+            return;
         }
+
+        backend.Scale(direction, step.NoiseGain, step.NoiseScratch!);
+        step.TweedieVjpBoth();
+        backend.Axpy(step.Lambda, step.SignalScratch2, step.X);
+        backend.Axpy(step.Kappa, step.NoiseScratch2!, step.N!);
     }
 }

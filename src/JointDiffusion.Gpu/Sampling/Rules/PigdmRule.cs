@@ -26,14 +26,16 @@ public sealed class PigdmRule : IDataConsistencyRule
         step.Operator.SolveCovariance(step.Residual, r2, c, e);
 
         step.Operator.ApplyTranspose(e, step.SignalScratch);
-        step.TweedieVjp(step.SignalScore, step.SignalScratch, step.SignalScratch2);
-        backend.Axpy(step.Lambda * r2, step.SignalScratch2, step.X);
-
-        if (step.Joint)
+        if (!step.Joint)
         {
-            backend.Scale(e, step.NoiseGain, step.NoiseScratch!);
-            step.TweedieVjp(step.NoiseScore!, step.NoiseScratch!, step.NoiseScratch2!);
-            backend.Axpy(step.Kappa * r2, step.NoiseScratch2!, step.N!);
+            step.TweedieVjp(step.SignalScore, step.SignalScratch, step.SignalScratch2);
+            backend.Axpy(step.Lambda * r2, step.SignalScratch2, step.X);
+            return;
         }
+
+        backend.Scale(e, step.NoiseGain, step.NoiseScratch!);
+        step.TweedieVjpBoth();
+        backend.Axpy(step.Lambda * r2, step.SignalScratch2, step.X);
+        backend.Axpy(step.Kappa * r2, step.NoiseScratch2!, step.N!);
     }
 }
