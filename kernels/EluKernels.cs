@@ -27,4 +27,19 @@ public static class EluKernels
             dx[i] = accumulate != 0 ? dx[i] + d : d;
         }
     }
+
+    /// <summary>
+    /// dx (+)= dy·ELU'(x) from the output y = ELU(x): ELU'(x) = 1 where y &gt; 0, else y + 1 (= exp(x)), no exp;
+    /// <paramref name="accumulate"/> ≠ 0 adds. A NaN y fails the comparison and gives dy·NaN.
+    /// </summary>
+    public static void BackwardFromOutput(Index1D index, ArrayView<float> y, ArrayView<float> dy, ArrayView<float> dx, int accumulate)
+    {
+        int i = index;
+        if (i < dx.IntLength)
+        {
+            float v = y[i];
+            float d = v > 0f ? dy[i] : dy[i] * (v + 1f);
+            dx[i] = accumulate != 0 ? dx[i] + d : d;
+        }
+    }
 }

@@ -26,7 +26,10 @@ public static class InstanceNormKernels
     /// <summary>Bit of <see cref="Geometry.Flags"/>: write dβ.</summary>
     public const int WantBeta = 8;
 
-    /// <summary>Batch, channels, plane size, ε and the backward's output flags.</summary>
+    /// <summary>Bit of <see cref="Geometry.Flags"/> for <see cref="Forward"/>: write ELU(y) instead of y.</summary>
+    public const int Elu = 16;
+
+    /// <summary>Batch, channels, plane size, ε and the flags (the forward's ELU, the backward's outputs).</summary>
     public readonly struct Geometry
     {
         /// <summary>Batch size N.</summary>
@@ -41,7 +44,10 @@ public static class InstanceNormKernels
         /// <summary>ε of both normalisations.</summary>
         public readonly float Epsilon;
 
-        /// <summary>Combination of <see cref="Accumulate"/>, <see cref="WantAlpha"/>, <see cref="WantGamma"/>, <see cref="WantBeta"/>.</summary>
+        /// <summary>
+        /// Combination of <see cref="Accumulate"/>, <see cref="WantAlpha"/>, <see cref="WantGamma"/>, <see cref="WantBeta"/>
+        /// (backward) or <see cref="Elu"/> (forward).
+        /// </summary>
         public readonly int Flags;
 
         /// <summary>Creates the geometry.</summary>
@@ -126,7 +132,10 @@ public static class InstanceNormKernels
         stats[o + 2 * c + 1] = 1f / MathF.Sqrt(v + g.Epsilon);
     }
 
-    /// <summary>y = γ·r·x + (β + γ·(α·(μ − m)·ρ − r·μ)), one thread per element.</summary>
+    /// <summary>
+    /// y = γ·r·x + (β + γ·(α·(μ − m)·ρ − r·μ)), one thread per element; with <see cref="Elu"/> in the flags, ELU of it
+    /// (as <see cref="EluKernels.Forward"/>), so NCSNv2's norm-then-ELU reads and writes the tensor once.
+    /// </summary>
     public static void Forward(Index1D index, ArrayView<float> x, ArrayView<float> alpha, ArrayView<float> gamma, ArrayView<float> beta,
         ArrayView<float> stats, ArrayView<float> y, Geometry g)
     {
@@ -142,7 +151,9 @@ public static class InstanceNormKernels
         float mhat = (mu - stats[o + 2 * g.Channels]) * stats[o + 2 * g.Channels + 1];
         float scale = gamma[c] * rstd;
         float shift = beta[c] + gamma[c] * (alpha[c] * mhat - rstd * mu);
-        y[e] = x[e] * scale + shift;
+        float v = x[e] * scale + shift;
+        // ELU as EluKernels.Forward computes it: a NaN fails v > 0 and stays NaN through exp.
+        y[e] = (g.Flags & Elu) != 0 && !(v > 0f) ? MathF.Exp(v) - 1f : v;
     }
 
     // ---------------------------------------------------------------- backward

@@ -161,6 +161,39 @@ public sealed class Tape : IDisposable
             acc);
     }
 
+    /// <summary>
+    /// y = ELU(InstanceNorm++(x)) in one forward pass over the tensor (NCSNv2 follows every norm by an ELU); the
+    /// backward takes the ELU's derivative from y, then runs the InstanceNorm++ backward.
+    /// </summary>
+    public Variable InstanceNorm2dPlusElu(Variable x, Variable alpha, Variable gamma, Variable beta)
+    {
+        var xs = x.Shape;
+        if (xs.Rank != 4)
+        {
+            throw new ArgumentException($"InstanceNorm2dPlus needs NCHW input; got {xs}.", nameof(x));
+        }
+
+        var y = NewOutput(xs);
+        var stats = NewOutput(new Shape(xs.N, InstanceNormStats.PerSample(xs.C)));
+        Backend.InstanceNorm2dPlus(x.Value, alpha.Value, gamma.Value, beta.Value, y, stats, elu: true);
+        return Record(y, new OpRecord(OpKind.InstanceNorm2dPlusElu, x, alpha, gamma, beta) { Saved = stats });
+    }
+
+    private void InstanceNorm2dPlusEluBackward(in OpRecord op, Tensor gy)
+    {
+        // The norm's output gradient lives only between the two backward kernels: a scratch tensor, back in the pool at once.
+        var g = RentScratch(gy.Shape);
+        try
+        {
+            Backend.EluBackwardFromOutput(op.Output.Value, gy, g, false);
+            InstanceNorm2dPlusBackward(op, g);
+        }
+        finally
+        {
+            ReturnScratch(g);
+        }
+    }
+
     /// <summary>y = ELU(x).</summary>
     public Variable Elu(Variable x)
     {
@@ -171,8 +204,9 @@ public sealed class Tape : IDisposable
 
     private void EluBackward(in OpRecord op, Tensor gy)
     {
+        // ELU'(x) from the output (y + 1 where y ≤ 0): no exp, and x need not stay readable.
         bool acc = PrepareGrad(op.A);
-        Backend.EluBackward(op.A.Value, gy, op.A.Grad!, acc);
+        Backend.EluBackwardFromOutput(op.Output.Value, gy, op.A.Grad!, acc);
     }
 
     /// <summary>2×2 mean pool.</summary>
@@ -382,6 +416,9 @@ public sealed class Tape : IDisposable
             case OpKind.InstanceNorm2dPlus:
                 InstanceNorm2dPlusBackward(op, gy);
                 break;
+            case OpKind.InstanceNorm2dPlusElu:
+                InstanceNorm2dPlusEluBackward(op, gy);
+                break;
             case OpKind.Elu:
                 EluBackward(op, gy);
                 break;
@@ -434,6 +471,7 @@ public sealed class Tape : IDisposable
     {
         Conv2d,
         InstanceNorm2dPlus,
+        InstanceNorm2dPlusElu,
         Elu,
         MeanPool2x2,
         MaxPool2d,
@@ -460,24 +498,38 @@ public sealed class Tape : IDisposable
         public float Scale { get; init; }
     }
 
+    /// <summary>A tensor the tape owns until <see cref="Reset"/> or <see cref="Dispose"/>.</summary>
     private Tensor NewOutput(Shape shape)
     {
-        ObjectDisposedException.ThrowIf(_disposed, this);
-        Tensor t;
-        if (_spareTensors.Count > 0)
-        {
-            t = _spareTensors[^1];
-            _spareTensors.RemoveAt(_spareTensors.Count - 1);
-            var pool = Backend.RentingPool;
-            t.Reuse(shape, pool.Rent(shape.Length), pool);
-        }
-        else
-        {
-            t = Backend.Allocate(shape);
-        }
-
+        var t = RentScratch(shape);
         _owned.Add(t);
         return t;
+    }
+
+    /// <summary>
+    /// A tensor the tape does not own: the caller gives it back with <see cref="ReturnScratch"/>. It reuses a spare tensor
+    /// object, so that a tape recording the same ops every step allocates nothing.
+    /// </summary>
+    private Tensor RentScratch(Shape shape)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (_spareTensors.Count == 0)
+        {
+            return Backend.Allocate(shape);
+        }
+
+        var t = _spareTensors[^1];
+        _spareTensors.RemoveAt(_spareTensors.Count - 1);
+        var pool = Backend.RentingPool;
+        t.Reuse(shape, pool.Rent(shape.Length), pool);
+        return t;
+    }
+
+    /// <summary>Returns a <see cref="RentScratch"/> tensor's storage to the pool and keeps the object for reuse.</summary>
+    private void ReturnScratch(Tensor t)
+    {
+        t.Dispose();
+        _spareTensors.Add(t);
     }
 
     private Variable NewVariable(Tensor value, bool requiresGrad, Tensor? grad)

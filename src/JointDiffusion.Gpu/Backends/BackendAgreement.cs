@@ -66,6 +66,12 @@ public static class BackendAgreement
             using var st = b.Allocate(stats);
             b.InstanceNorm2dPlus(i[0], i[1], i[2], i[3], o, st);
         });
+        // ELU passes the norm's differences on unamplified (|ELU'| ≤ 1) and adds its exp's 1e-5: within the 1e-4.
+        run.Op("instance_norm forward elu", [img, vec, vec, vec], img, (b, i, o) =>
+        {
+            using var st = b.Allocate(stats);
+            b.InstanceNorm2dPlus(i[0], i[1], i[2], i[3], o, st, elu: true);
+        });
         foreach (var which in new[] { "dx", "dalpha", "dgamma", "dbeta" })
         {
             run.Op($"instance_norm backward {which}", [img, img, vec, vec, vec], which == "dx" ? img : vec, (b, i, o) =>
@@ -80,6 +86,8 @@ public static class BackendAgreement
 
         run.Op("elu forward", [img], img, (b, i, o) => b.Elu(i[0], o), 1e-5);
         run.Op("elu backward", [img, img], img, (b, i, o) => b.EluBackward(i[0], i[1], o, false), 1e-5);
+        // Inputs in [−0.5, 1.5] are ELU outputs (≥ −1); no exp, so the default tolerance.
+        run.Op("elu backward from output", [img, img], img, (b, i, o) => b.EluBackwardFromOutput(i[0], i[1], o, false));
         var half = Shape.Nchw(n, c, s / 2, s / 2);
         run.Op("mean_pool forward", [img], half, (b, i, o) => b.MeanPool2x2(i[0], o));
         run.Op("mean_pool backward", [half], img, (b, i, o) => b.MeanPool2x2Backward(i[0], o, false));

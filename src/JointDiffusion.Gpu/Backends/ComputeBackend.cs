@@ -179,14 +179,15 @@ public abstract class ComputeBackend : IDisposable
     /// InstanceNorm2dPlus (NCSNv2's unconditional "InstanceNorm++"): per sample b and channel c,
     /// y = γ_c·((x − μ_c)/√(s²_c+ε) + α_c·(μ_c − m)/√(v+ε)) + β_c, with v the unbiased variance of the channel
     /// means. x, y [N,C,H,W] (C ≥ 2); alpha, gamma, beta [C]; stats [N, 2C+2] receives what the backward needs
-    /// (<see cref="InstanceNormStats"/>).
+    /// (<see cref="InstanceNormStats"/>). With <paramref name="elu"/>, y = ELU(InstanceNorm++(x)) instead, applied in
+    /// the same pass that writes y (the stats still describe the normalisation); NCSNv2 follows every norm by an ELU.
     /// </summary>
-    public void InstanceNorm2dPlus(Tensor x, Tensor alpha, Tensor gamma, Tensor beta, Tensor y, Tensor stats)
+    public void InstanceNorm2dPlus(Tensor x, Tensor alpha, Tensor gamma, Tensor beta, Tensor y, Tensor stats, bool elu = false)
     {
         CheckInstanceNorm(x, alpha, gamma, beta, stats);
         CheckSame(x, y, nameof(y));
         long t0 = BeginOp();
-        InstanceNorm2dPlusCore(x, alpha, gamma, beta, y, stats);
+        InstanceNorm2dPlusCore(x, alpha, gamma, beta, y, stats, elu);
         EndOp("instance_norm.forward", t0);
     }
 
@@ -230,8 +231,8 @@ public abstract class ComputeBackend : IDisposable
         }
     }
 
-    /// <summary>Backend InstanceNorm++ forward; shapes are checked.</summary>
-    protected abstract void InstanceNorm2dPlusCore(Tensor x, Tensor alpha, Tensor gamma, Tensor beta, Tensor y, Tensor stats);
+    /// <summary>Backend InstanceNorm++ forward, followed by ELU when <paramref name="elu"/>; shapes are checked.</summary>
+    protected abstract void InstanceNorm2dPlusCore(Tensor x, Tensor alpha, Tensor gamma, Tensor beta, Tensor y, Tensor stats, bool elu);
 
     /// <summary>Backend InstanceNorm++ backward; shapes are checked, at least one output is non-null.</summary>
     protected abstract void InstanceNorm2dPlusBackwardCore(Tensor x, Tensor dy, Tensor alpha, Tensor gamma, Tensor stats,
@@ -258,11 +259,28 @@ public abstract class ComputeBackend : IDisposable
         EndOp("elu.backward", t0);
     }
 
+    /// <summary>
+    /// dx (+)= dy · ELU'(x) from the ELU's output y = ELU(x) instead of x: ELU'(x) = 1 where y &gt; 0, else y + 1
+    /// (= exp(x)), so the backward needs no exponential and the tape need not keep x. NaN in y gives NaN, y = +∞
+    /// gives dy and y = −1 (x = −∞) gives 0, as <see cref="EluBackward"/> does from x.
+    /// </summary>
+    public void EluBackwardFromOutput(Tensor y, Tensor dy, Tensor dx, bool accumulate)
+    {
+        CheckSame(y, dy, nameof(dy));
+        CheckSame(y, dx, nameof(dx));
+        long t0 = BeginOp();
+        EluBackwardFromOutputCore(y, dy, dx, accumulate);
+        EndOp("elu.backward", t0);
+    }
+
     /// <summary>Backend ELU.</summary>
     protected abstract void EluCore(Tensor x, Tensor y);
 
     /// <summary>Backend ELU backward.</summary>
     protected abstract void EluBackwardCore(Tensor x, Tensor dy, Tensor dx, bool accumulate);
+
+    /// <summary>Backend ELU backward from the ELU's output.</summary>
+    protected abstract void EluBackwardFromOutputCore(Tensor y, Tensor dy, Tensor dx, bool accumulate);
 
     /// <summary>2×2 mean pool: x [N,C,H,W] with even H, W; y [N,C,H/2,W/2].</summary>
     public void MeanPool2x2(Tensor x, Tensor y)

@@ -177,7 +177,7 @@ public sealed class Ncsnv2 : IScoreModel
         var ref2 = _refine2.Forward([layer3, ref1], p);
         var ref3 = _refine3.Forward([layer2, ref2], p);
         var ref4 = _refine4.Forward([layer1, ref3], p);
-        var out_ = _end.Forward(tape.Elu(_normalizer.Forward(ref4, p)), p);
+        var out_ = _end.Forward(_normalizer.ForwardElu(ref4, p), p);
         return tape.ScalePerSample(out_, inverseSigma);
     }
 

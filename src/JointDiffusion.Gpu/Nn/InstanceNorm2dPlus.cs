@@ -18,4 +18,7 @@ public sealed class InstanceNorm2dPlus
 
     /// <summary>Records the normalisation of <paramref name="x"/>.</summary>
     public Variable Forward(Variable x, ParameterBinding p) => p.Tape.InstanceNorm2dPlus(x, p[_alpha], p[_gamma], p[_beta]);
+
+    /// <summary>Records ELU of the normalisation of <paramref name="x"/>, fused into one op (<see cref="Tape.InstanceNorm2dPlusElu"/>).</summary>
+    public Variable ForwardElu(Variable x, ParameterBinding p) => p.Tape.InstanceNorm2dPlusElu(x, p[_alpha], p[_gamma], p[_beta]);
 }

@@ -48,9 +48,9 @@ public sealed class ResidualBlock
     public Variable Forward(Variable x, ParameterBinding p)
     {
         var tape = p.Tape;
-        var h = tape.Elu(_normalize1.Forward(x, p));
+        var h = _normalize1.ForwardElu(x, p);
         h = _conv1.Forward(h, p);
-        h = tape.Elu(_normalize2.Forward(h, p));
+        h = _normalize2.ForwardElu(h, p);
         h = _conv2(h, p);
         var shortcut = _shortcut is null ? x : _shortcut(x, p);
         return tape.Add(shortcut, h);

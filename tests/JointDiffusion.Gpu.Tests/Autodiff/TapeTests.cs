@@ -7,7 +7,7 @@ namespace JointDiffusion.Gpu.Tests.Autodiff;
 
 /// <summary>
 /// The tape's chain rule on a small network that uses every recorded op (conv 3x3 and 1x1, InstanceNorm++,
-/// ELU, max pool, mean pool, bilinear upsampling, add, affine, per-sample scale), checked against
+/// ELU, InstanceNorm++ fused with ELU, max pool, mean pool, bilinear upsampling, add, affine, per-sample scale), checked against
 /// directional finite differences of the same backend's forward pass. The ops themselves are checked
 /// against double references elsewhere; here the point is the wiring: accumulation into variables used
 /// twice, skipped gradients, and the two modes (input VJP only, full parameter gradients).
@@ -47,7 +47,9 @@ public sealed class TapeTests : IDisposable
             var up = tape.BilinearResize(down, H, W);
             var r = tape.Add(up, e1);             // e1 is used twice: its gradient must accumulate
             var sum = tape.Add(r, r);             // the same variable on both sides
-            var c2 = tape.Conv2d(sum, param(W2), null, Conv2dSpec.Same(1));
+            // Fused norm + ELU with the first norm's parameters: their gradients accumulate over two ops.
+            var f = tape.InstanceNorm2dPlusElu(sum, param(Alpha), param(Gamma), param(Beta));
+            var c2 = tape.Conv2d(f, param(W2), null, Conv2dSpec.Same(1));
             return tape.ScalePerSample(c2, Sigma);
         }
 
@@ -181,6 +183,54 @@ public sealed class TapeTests : IDisposable
             Assert.True(Math.Abs(fd - analytic) <= 1e-3 * Math.Max(1, Math.Abs(fd)), $"parameter {p}: finite difference {fd}, tape {analytic}");
             grads[p].Dispose();
         }
+    }
+
+    [Fact]
+    public void InstanceNorm2dPlusElu_MatchesInstanceNorm2dPlusThenElu()
+    {
+        // The fused op against the two-op chain, values and every gradient, with the fused op's output as the root
+        // (its output gradient is the seed, which the backward must leave alone). The two differ only in which exp
+        // computes ELU (SimdExp on whole 512-bit vectors, .NET's on the rest, split at plane rather than chunk bounds):
+        // a few ulp on y, hence on the slope y + 1, carried through the InstanceNorm++ backward whose gain here is
+        // O(γ·r) ≲ 10. 1e-5 of each output's largest magnitude (≈ 170u) covers that.
+        var rng = new Random(13);
+        var shape = Shape.Nchw(N, F, H, W);
+        using var x = Rand(_backend, rng, shape, 1.0);
+        using var alpha = Rand(_backend, rng, new Shape(F), 0.2, 1.0);
+        using var gamma = Rand(_backend, rng, new Shape(F), 0.2, 1.0);
+        using var beta = Rand(_backend, rng, new Shape(F), 0.2);
+        using var seed = Rand(_backend, rng, shape, 1.0);
+
+        float[][] Run(bool fused)
+        {
+            var grads = new[] { alpha, gamma, beta }.Select(p => _backend.Zeros(p.Shape)).ToArray();
+            using var tape = new Tape(_backend);
+            var xv = tape.Input(x, true);
+            var (a, g, b) = (tape.Parameter(alpha, grads[0]), tape.Parameter(gamma, grads[1]), tape.Parameter(beta, grads[2]));
+            var y = fused ? tape.InstanceNorm2dPlusElu(xv, a, g, b) : tape.Elu(tape.InstanceNorm2dPlus(xv, a, g, b));
+            tape.Backward(y, seed);
+            float[][] result = [y.Value.ToArray(), y.Grad!.ToArray(), xv.Grad!.ToArray(), .. grads.Select(t => t.ToArray())];
+            foreach (var t in grads)
+            {
+                t.Dispose();
+            }
+
+            return result;
+        }
+
+        var expected = Run(fused: false);
+        var got = Run(fused: true);
+        string[] names = ["y", "dy (the seed)", "dx", "dalpha", "dgamma", "dbeta"];
+        for (int k = 0; k < names.Length; k++)
+        {
+            double tol = 1e-5 * expected[k].Max(Math.Abs);
+            for (int i = 0; i < expected[k].Length; i++)
+            {
+                Assert.True(Math.Abs(got[k][i] - expected[k][i]) <= tol, $"{names[k]}[{i}]: fused {got[k][i]}, two ops {expected[k][i]}");
+            }
+        }
+
+        Assert.Equal(seed.ToArray(), got[1]);
     }
 
     [Fact]

@@ -46,8 +46,8 @@ public sealed class BackendAgreementTests : IClassFixture<BackendPairFixture>
     {
         "Fill", "Copy", "Add", "Affine", "Axpy", "ScalePerSample", "AxpyPerSample", "MultiplyBroadcast", "AddBroadcast",
         "MatVec", "MatVecTransposed",
-        "Elu", "EluBackward", "MeanPool2x2", "MeanPool2x2Backward", "MaxPool2d", "MaxPool2dBackward",
-        "BilinearResize", "BilinearResizeBackward", "InstanceNorm2dPlus", "InstanceNorm2dPlusBackward",
+        "Elu", "EluBackward", "EluBackwardFromOutput", "MeanPool2x2", "MeanPool2x2Backward", "MaxPool2d", "MaxPool2dBackward",
+        "BilinearResize", "BilinearResizeBackward", "InstanceNorm2dPlus", "InstanceNorm2dPlusElu", "InstanceNorm2dPlusBackward",
         "Sum", "Dot", "NormPerSample", "FillGaussian",
         "Conv2dForward", "Conv2dBackwardData", "Conv2dBackwardWeight",
     };
@@ -210,6 +210,14 @@ public sealed class BackendAgreementTests : IClassFixture<BackendPairFixture>
                     (b, t) => b.EluBackward(t[0], t[1], t[2], accumulate));
             }
 
+            case "EluBackwardFromOutput":
+            {
+                // y in (−1, 1): outputs an ELU can give (≥ −1). No exp: the same expression on both sides.
+                var s = RandomNchw(rng);
+                return new($"{s} acc {accumulate}", [In(rng, s), In(rng, s), Grad(rng, s, grad)],
+                    (b, t) => b.EluBackwardFromOutput(t[0], t[1], t[2], accumulate));
+            }
+
             case "MeanPool2x2":
             {
                 var s = Shape.Nchw(rng.Next(1, 3), rng.Next(1, 4), 2 * rng.Next(1, 4), 2 * rng.Next(1, 4));
@@ -262,6 +270,16 @@ public sealed class BackendAgreementTests : IClassFixture<BackendPairFixture>
                 return new($"{s}", [In(ChannelOffsets(rng, s), s), In(rng, new Shape(s.C)), In(rng, new Shape(s.C)), In(rng, new Shape(s.C)),
                         Out(rng, s, Reassociated), Out(rng, stats, Reassociated)],
                     (b, t) => b.InstanceNorm2dPlus(t[0], t[1], t[2], t[3], t[4], t[5]));
+            }
+
+            case "InstanceNorm2dPlusElu":
+            {
+                // The norm's reassociated sums pass through ELU unamplified (|ELU'| ≤ 1), then ELU's exp adds DeviceMath.
+                var s = RandomNchw(rng, minChannels: 2);
+                var stats = new Shape(s.N, InstanceNormStats.PerSample(s.C));
+                return new($"{s}", [In(ChannelOffsets(rng, s), s), In(rng, new Shape(s.C)), In(rng, new Shape(s.C)), In(rng, new Shape(s.C)),
+                        Out(rng, s, Reassociated + DeviceMath), Out(rng, stats, Reassociated)],
+                    (b, t) => b.InstanceNorm2dPlus(t[0], t[1], t[2], t[3], t[4], t[5], elu: true));
             }
 
             case "InstanceNorm2dPlusBackward":

@@ -113,6 +113,38 @@ public sealed class InstanceNorm2dPlusTests(BackendFixture fixture)
         }
     }
 
+    /// <summary>
+    /// With elu: true, y = ELU(IN++(x)). ELU is 1-Lipschitz, so the norm's error (<see cref="NormTolerance"/>) reaches y
+    /// at most unchanged, and ELU's own evaluation adds 4u·(1 + |y|) (EluTests' remarks). The stats are the norm's,
+    /// computed as without the ELU: bit for bit those of the plain forward.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Cases))]
+    public void InstanceNorm2dPlusElu_MatchesEluOfReference(string backendName, int n, int channels, int h, int w, double scaleLo)
+    {
+        var c = new Case(n, channels, h, w, scaleLo);
+        var backend = fixture.Get(backendName);
+        var (x, alpha, gamma, beta) = Inputs(c, 550);
+        using var tx = backend.Upload(x, c.N, c.C, c.H, c.W);
+        using var ta = backend.Upload(alpha, c.C);
+        using var tg = backend.Upload(gamma, c.C);
+        using var tb = backend.Upload(beta, c.C);
+        using var ty = backend.Filled(float.NaN, c.N, c.C, c.H, c.W);
+        using var tstats = backend.Filled(float.NaN, c.N, 2 * c.C + 2);
+        using var plain = backend.Filled(float.NaN, c.N, c.C, c.H, c.W);
+        using var plainStats = backend.Filled(float.NaN, c.N, 2 * c.C + 2);
+
+        backend.InstanceNorm2dPlus(tx, ta, tg, tb, ty, tstats, elu: true);
+        backend.InstanceNorm2dPlus(tx, ta, tg, tb, plain, plainStats);
+
+        double kappa = Condition(x, InstanceNorm2dPlusStats(x, c.N, c.C, c.H, c.W), c);
+        var norm = InstanceNorm2dPlus(x, alpha, gamma, beta, c.N, c.C, c.H, c.W);
+        var expected = Elu(norm);
+        var tol = NormTolerance(norm, c.Hw + c.C, kappa).Select((t, i) => t + 4 * ArrayAssert.FloatEps * (1 + Math.Abs(expected[i]))).ToArray();
+        ArrayAssert.Close(expected, ty.ToDoubles(), tol, $"{backendName} ELU(IN++) y {c}");
+        Assert.Equal(plainStats.ToArray(), tstats.ToArray());
+    }
+
     [Theory]
     [MemberData(nameof(Cases))]
     public void InstanceNorm2dPlusBackward_MatchesReference(string backendName, int n, int channels, int h, int w, double scaleLo)

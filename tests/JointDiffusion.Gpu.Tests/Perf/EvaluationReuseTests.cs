@@ -100,13 +100,14 @@ public sealed class EvaluationReuseTests : IDisposable
         }
     }
 
-    /// <summary>conv → InstanceNorm++ → ELU → 5x5 max pool → add → per-sample scale, input VJP only.</summary>
+    /// <summary>conv → InstanceNorm++ → ELU → 5x5 max pool → add → InstanceNorm++ fused with ELU → per-sample scale, input VJP only.</summary>
     private static (Variable Input, Variable Output) Record(Tape tape, Tensor x, Tensor w, Tensor alpha, Tensor gamma, Tensor beta, Tensor s)
     {
         var input = tape.Input(x, requiresGrad: true);
         var h = tape.Conv2d(input, tape.Constant(w), null, Conv2dSpec.Same(3));
         h = tape.Elu(tape.InstanceNorm2dPlus(h, tape.Constant(alpha), tape.Constant(gamma), tape.Constant(beta)));
         h = tape.Add(tape.MaxPool2d(h, 5), h);
+        h = tape.InstanceNorm2dPlusElu(h, tape.Constant(alpha), tape.Constant(gamma), tape.Constant(beta));
         return (input, tape.ScalePerSample(h, s));
     }
 

@@ -307,6 +307,9 @@ public static class ReferenceOps
     /// <summary>dx = dy·ELU'(x), ELU'(x) = 1 if x &gt; 0 else exp(x).</summary>
     public static double[] EluBackward(double[] x, double[] dy) => x.Select((v, i) => v > 0 ? dy[i] : dy[i] * Math.Exp(v)).ToArray();
 
+    /// <summary>dx = dy·ELU'(x) from the output y = ELU(x): ELU'(x) = 1 if y &gt; 0 else y + 1 (= exp(x)).</summary>
+    public static double[] EluBackwardFromOutput(double[] y, double[] dy) => y.Select((v, i) => v > 0 ? dy[i] : dy[i] * (v + 1.0)).ToArray();
+
     /// <summary>2×2 mean pool, summed in NCSNv2's order (x[2i,2j] + x[2i+1,2j] + x[2i,2j+1] + x[2i+1,2j+1]) / 4.</summary>
     public static double[] MeanPool2x2(double[] x, int n, int c, int h, int wd)
     {

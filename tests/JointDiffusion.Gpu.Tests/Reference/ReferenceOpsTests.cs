@@ -166,6 +166,15 @@ public sealed class ReferenceOpsTests
     }
 
     [Fact]
+    public void EluReferenceBackwardFromOutput_MatchesFiniteDifferences()
+    {
+        // The derivative from y = ELU(x) against finite differences in x; inputs away from the kink, as above.
+        var x = RandomArrays.AwayFromZero(14, 200, 1e-3);
+        var dy = RandomArrays.Uniform(15, 200);
+        AssertMatchesFiniteDifferences(EluBackwardFromOutput(Elu(x), dy), FiniteDifferences.Gradient(Elu, x, dy), "dx");
+    }
+
+    [Fact]
     public void MeanPool2x2ReferenceBackward_MatchesFiniteDifferences()
     {
         var x = RandomArrays.Uniform(12, 2 * 3 * 4 * 6);

@@ -248,10 +248,10 @@ public sealed class IlgpuBackend : ComputeBackend
     // ---------------------------------------------------------------- InstanceNorm++
 
     /// <inheritdoc/>
-    protected override void InstanceNorm2dPlusCore(Tensor x, Tensor alpha, Tensor gamma, Tensor beta, Tensor y, Tensor stats)
+    protected override void InstanceNorm2dPlusCore(Tensor x, Tensor alpha, Tensor gamma, Tensor beta, Tensor y, Tensor stats, bool elu)
     {
         var s = x.Shape;
-        var g = new InstanceNormKernels.Geometry(s.N, s.C, s.H * s.W, InstanceNormStats.Epsilon, 0);
+        var g = new InstanceNormKernels.Geometry(s.N, s.C, s.H * s.W, InstanceNormStats.Epsilon, elu ? InstanceNormKernels.Elu : 0);
         _k.NormPlaneStatistics(Groups(s.N * s.C), V(x), V(stats), g);
         _k.NormSampleStatistics(s.N, V(stats), g);
         _k.NormForward(x.Length, V(x), V(alpha), V(gamma), V(beta), V(stats), V(y), g);
@@ -294,6 +294,10 @@ public sealed class IlgpuBackend : ComputeBackend
     /// <inheritdoc/>
     protected override void EluBackwardCore(Tensor x, Tensor dy, Tensor dx, bool accumulate) =>
         _k.EluBackward(x.Length, V(x), V(dy), V(dx), accumulate ? 1 : 0);
+
+    /// <inheritdoc/>
+    protected override void EluBackwardFromOutputCore(Tensor y, Tensor dy, Tensor dx, bool accumulate) =>
+        _k.EluBackwardFromOutput(y.Length, V(y), V(dy), V(dx), accumulate ? 1 : 0);
 
     /// <inheritdoc/>
     protected override void MeanPool2x2Core(Tensor x, Tensor y) =>

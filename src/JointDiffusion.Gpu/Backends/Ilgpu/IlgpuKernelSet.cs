@@ -31,6 +31,7 @@ internal sealed class IlgpuKernelSet
 
         EluForward = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>>(EluKernels.Forward);
         EluBackward = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(EluKernels.Backward);
+        EluBackwardFromOutput = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(EluKernels.BackwardFromOutput);
 
         MeanPoolForward = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, PoolKernels.Geometry>(PoolKernels.MeanPool2x2Forward);
         MeanPoolBackward = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, PoolKernels.Geometry, int>(PoolKernels.MeanPool2x2Backward);
@@ -98,6 +99,8 @@ internal sealed class IlgpuKernelSet
     public Action<Index1D, ArrayView<float>, ArrayView<float>> EluForward { get; }
 
     public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int> EluBackward { get; }
+
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int> EluBackwardFromOutput { get; }
 
     public Action<Index1D, ArrayView<float>, ArrayView<float>, PoolKernels.Geometry> MeanPoolForward { get; }
 

@@ -117,7 +117,7 @@ public sealed class SimdBackend : ComputeBackend
     // ---------------------------------------------------------------- InstanceNorm++
 
     /// <inheritdoc/>
-    protected override void InstanceNorm2dPlusCore(Tensor x, Tensor alpha, Tensor gamma, Tensor beta, Tensor y, Tensor stats)
+    protected override void InstanceNorm2dPlusCore(Tensor x, Tensor alpha, Tensor gamma, Tensor beta, Tensor y, Tensor stats, bool elu)
     {
         var s = x.Shape;
         int c = s.C, hw = s.H * s.W, per = InstanceNormStats.PerSample(c);
@@ -148,7 +148,7 @@ public sealed class SimdBackend : ComputeBackend
             st[o + 2 * c + 1] = (float)(1.0 / Math.Sqrt(v + InstanceNormStats.Epsilon));
         }
 
-        ForPlanes(s.N * c, new InstanceNormApply(xd, yd, st, D(alpha), D(gamma), D(beta), c, hw, per));
+        ForPlanes(s.N * c, new InstanceNormApply(xd, yd, st, D(alpha), D(gamma), D(beta), c, hw, per, elu));
     }
 
     /// <summary>Per plane: the mean and 1/√(biased variance + ε) into the stats.</summary>
@@ -165,8 +165,9 @@ public sealed class SimdBackend : ComputeBackend
         }
     }
 
-    /// <summary>Per plane: y = γ·rstd·x + (β + γ·(α·mhat − rstd·μ)).</summary>
-    private readonly struct InstanceNormApply(float[] x, float[] y, float[] st, float[] al, float[] ga, float[] be, int c, int hw, int per) : IParallelBody
+    /// <summary>Per plane: y = γ·rstd·x + (β + γ·(α·mhat − rstd·μ)), or ELU of it with <paramref name="elu"/>.</summary>
+    private readonly struct InstanceNormApply(float[] x, float[] y, float[] st, float[] al, float[] ga, float[] be, int c, int hw, int per, bool elu)
+        : IParallelBody
     {
         public void Run(int plane)
         {
@@ -175,7 +176,57 @@ public sealed class SimdBackend : ComputeBackend
             float mhat = (mu - st[o + 2 * c]) * st[o + 2 * c + 1];
             float scale = ga[ch] * rstd;
             float shift = be[ch] + ga[ch] * (al[ch] * mhat - rstd * mu);
-            AffineSpan(new ReadOnlySpan<float>(x, plane * hw, hw), scale, shift, new Span<float>(y, plane * hw, hw));
+            var xs = new ReadOnlySpan<float>(x, plane * hw, hw);
+            var ys = new Span<float>(y, plane * hw, hw);
+            if (elu)
+            {
+                AffineEluSpan(xs, scale, shift, ys);
+            }
+            else
+            {
+                AffineSpan(xs, scale, shift, ys);
+            }
+        }
+    }
+
+    /// <summary>
+    /// y = ELU(x·scale + shift): the affine map rounded as <see cref="AffineSpan"/> rounds it (a multiply, then an add),
+    /// then ELU as <see cref="EluChunk"/> computes it. Which exp an element gets (<see cref="SimdExp"/> on whole 512-bit
+    /// vectors, .NET's elsewhere) follows the plane's bounds here and the chunk's there, so the two can differ by the
+    /// few ulp those exps differ by.
+    /// </summary>
+    private static void AffineEluSpan(ReadOnlySpan<float> x, float scale, float shift, Span<float> y)
+    {
+        int done = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            var xw = MemoryMarshal.Cast<float, Vector512<float>>(x);
+            var yw = MemoryMarshal.Cast<float, Vector512<float>>(y);
+            var sw = Vector512.Create(scale);
+            var tw = Vector512.Create(shift);
+            for (int i = 0; i < yw.Length; i++)
+            {
+                var v = xw[i] * sw + tw;
+                yw[i] = Vector512.ConditionalSelect(Vector512.GreaterThan(v, Vector512<float>.Zero), v, SimdExp.NonPositive(v) - Vector512<float>.One);
+            }
+
+            done = yw.Length * Vector512<float>.Count;
+        }
+
+        var xv = MemoryMarshal.Cast<float, Vector<float>>(x[done..]);
+        var yv = MemoryMarshal.Cast<float, Vector<float>>(y[done..]);
+        var sv = new Vector<float>(scale);
+        var tv = new Vector<float>(shift);
+        for (int i = 0; i < yv.Length; i++)
+        {
+            var v = xv[i] * sv + tv;
+            yv[i] = Vector.ConditionalSelect(Vector.GreaterThan(v, Vector<float>.Zero), v, Vector.Exp(Vector.Min(v, Vector<float>.Zero)) - Vector<float>.One);
+        }
+
+        for (int i = done + yv.Length * Vector<float>.Count; i < y.Length; i++)
+        {
+            float v = x[i] * scale + shift;
+            y[i] = v > 0f ? v : MathF.Exp(v) - 1f;
         }
     }
 
@@ -437,6 +488,53 @@ public sealed class SimdBackend : ComputeBackend
             {
                 float v = xd[i];
                 float d = v > 0f ? g[i] : g[i] * MathF.Exp(v);
+                o[i] = accumulate ? o[i] + d : d;
+            }
+        }
+    }
+
+    /// <inheritdoc/>
+    protected override void EluBackwardFromOutputCore(Tensor y, Tensor dy, Tensor dx, bool accumulate) =>
+        ForChunks(y.Length, new EluBackwardFromOutputChunk(D(y), D(dy), D(dx), accumulate));
+
+    /// <summary>
+    /// dx (+)= dy·ELU'(x) on [start, start + length) from y = ELU(x): dy where y &gt; 0, else dy·(y + 1); 512-bit vectors
+    /// where accelerated. A NaN y fails the comparison and gives dy·NaN.
+    /// </summary>
+    private readonly struct EluBackwardFromOutputChunk(float[] yd, float[] g, float[] o, bool accumulate) : IChunkBody
+    {
+        public void Run(int start, int len)
+        {
+            int done = 0;
+            if (Vector512.IsHardwareAccelerated)
+            {
+                var yw = MemoryMarshal.Cast<float, Vector512<float>>(yd.AsSpan(start, len));
+                var gw = MemoryMarshal.Cast<float, Vector512<float>>(g.AsSpan(start, len));
+                var ow = MemoryMarshal.Cast<float, Vector512<float>>(o.AsSpan(start, len));
+                for (int i = 0; i < yw.Length; i++)
+                {
+                    var v = yw[i];
+                    var d = Vector512.ConditionalSelect(Vector512.GreaterThan(v, Vector512<float>.Zero), gw[i], gw[i] * (v + Vector512<float>.One));
+                    ow[i] = accumulate ? ow[i] + d : d;
+                }
+
+                done = yw.Length * Vector512<float>.Count;
+            }
+
+            var yv = MemoryMarshal.Cast<float, Vector<float>>(yd.AsSpan(start + done, len - done));
+            var gv = MemoryMarshal.Cast<float, Vector<float>>(g.AsSpan(start + done, len - done));
+            var ov = MemoryMarshal.Cast<float, Vector<float>>(o.AsSpan(start + done, len - done));
+            for (int i = 0; i < yv.Length; i++)
+            {
+                var v = yv[i];
+                var d = Vector.ConditionalSelect(Vector.GreaterThan(v, Vector<float>.Zero), gv[i], gv[i] * (v + Vector<float>.One));
+                ov[i] = accumulate ? ov[i] + d : d;
+            }
+
+            for (int i = start + done + yv.Length * Vector<float>.Count; i < start + len; i++)
+            {
+                float v = yd[i];
+                float d = v > 0f ? g[i] : g[i] * (v + 1f);
                 o[i] = accumulate ? o[i] + d : d;
             }
         }
