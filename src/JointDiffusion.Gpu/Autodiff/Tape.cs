@@ -135,7 +135,11 @@ public sealed class Tape : IDisposable
     }
 
     /// <summary>InstanceNorm++ (NCSNv2): see <see cref="ComputeBackend.InstanceNorm2dPlus"/>.</summary>
-    public Variable InstanceNorm2dPlus(Variable x, Variable alpha, Variable gamma, Variable beta)
+    public Variable InstanceNorm2dPlus(Variable x, Variable alpha, Variable gamma, Variable beta) =>
+        InstanceNorm(x, alpha, gamma, beta, elu: false);
+
+    /// <summary>InstanceNorm++, followed by ELU when <paramref name="elu"/> (one forward pass, one op on the tape).</summary>
+    private Variable InstanceNorm(Variable x, Variable alpha, Variable gamma, Variable beta, bool elu)
     {
         var xs = x.Shape;
         if (xs.Rank != 4)
@@ -145,8 +149,9 @@ public sealed class Tape : IDisposable
 
         var y = NewOutput(xs);
         var stats = NewOutput(new Shape(xs.N, InstanceNormStats.PerSample(xs.C)));
-        Backend.InstanceNorm2dPlus(x.Value, alpha.Value, gamma.Value, beta.Value, y, stats);
-        return Record(y, new OpRecord(OpKind.InstanceNorm2dPlus, x, alpha, gamma, beta) { Saved = stats });
+        Backend.InstanceNorm2dPlus(x.Value, alpha.Value, gamma.Value, beta.Value, y, stats, elu);
+        var kind = elu ? OpKind.InstanceNorm2dPlusElu : OpKind.InstanceNorm2dPlus;
+        return Record(y, new OpRecord(kind, x, alpha, gamma, beta) { Saved = stats });
     }
 
     private void InstanceNorm2dPlusBackward(in OpRecord op, Tensor gy)
@@ -165,19 +170,8 @@ public sealed class Tape : IDisposable
     /// y = ELU(InstanceNorm++(x)) in one forward pass over the tensor (NCSNv2 follows every norm by an ELU); the
     /// backward takes the ELU's derivative from y, then runs the InstanceNorm++ backward.
     /// </summary>
-    public Variable InstanceNorm2dPlusElu(Variable x, Variable alpha, Variable gamma, Variable beta)
-    {
-        var xs = x.Shape;
-        if (xs.Rank != 4)
-        {
-            throw new ArgumentException($"InstanceNorm2dPlus needs NCHW input; got {xs}.", nameof(x));
-        }
-
-        var y = NewOutput(xs);
-        var stats = NewOutput(new Shape(xs.N, InstanceNormStats.PerSample(xs.C)));
-        Backend.InstanceNorm2dPlus(x.Value, alpha.Value, gamma.Value, beta.Value, y, stats, elu: true);
-        return Record(y, new OpRecord(OpKind.InstanceNorm2dPlusElu, x, alpha, gamma, beta) { Saved = stats });
-    }
+    public Variable InstanceNorm2dPlusElu(Variable x, Variable alpha, Variable gamma, Variable beta) =>
+        InstanceNorm(x, alpha, gamma, beta, elu: true);
 
     private void InstanceNorm2dPlusEluBackward(in OpRecord op, Tensor gy)
     {
