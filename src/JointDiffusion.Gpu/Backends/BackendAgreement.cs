@@ -130,6 +130,11 @@ public static class BackendAgreement
             b.AdamUpdate(o, i[1], i[2], v, JointDiffusion.Kernels.AdamStep.At(3, 1e-2f));
         });
         run.Op("gaussian", [], img, (b, _, o) => b.FillGaussian(o, seed, 12345), 1e-5);
+        run.Op("gaussian blocks", [], img, (b, _, o) =>
+        {
+            using var seeds = b.FromHost(ComputeBackend.SeedBits([.. Enumerable.Range(0, n).Select(k => seed + 977UL * (ulong)k)]), new Shape(2 * n));
+            b.FillGaussianBlocks(o, seeds, 12345);
+        }, 1e-5);
         return run.Results;
     }
 

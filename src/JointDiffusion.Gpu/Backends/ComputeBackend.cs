@@ -622,6 +622,49 @@ public abstract class ComputeBackend : IDisposable
     /// <summary>Backend Gaussian fill.</summary>
     protected abstract void FillGaussianCore(Tensor y, ulong seed, ulong offset);
 
+    /// <summary>
+    /// <see cref="FillGaussian"/> with a seed per block: y is cut into count = seeds.Length / 2 equal blocks of
+    /// consecutive elements, and element q of block o is <c>Philox.Gaussian</c>(seed_o, offset + q), seed_o being
+    /// stored in <paramref name="seeds"/> as two floats holding its low and high 32 bits (<see cref="SeedBits"/>).
+    /// The seeds live on the device, so a sampler with a random stream per observation never goes back to the host
+    /// for its noise.
+    /// </summary>
+    public void FillGaussianBlocks(Tensor y, Tensor seeds, ulong offset)
+    {
+        CheckOwned(y, nameof(y));
+        CheckOwned(seeds, nameof(seeds));
+        if (seeds.Shape.Rank != 1 || seeds.Length == 0 || seeds.Length % 2 != 0)
+        {
+            throw new ArgumentException($"Block seeds must be a vector of two floats per block; got {seeds.Shape}.", nameof(seeds));
+        }
+
+        int count = seeds.Length / 2;
+        if (y.Length % count != 0)
+        {
+            throw new ArgumentException($"{y.Shape} ({y.Length} elements) does not split into {count} equal blocks.", nameof(y));
+        }
+
+        long t0 = BeginOp();
+        FillGaussianBlocksCore(y, seeds, y.Length / count, offset);
+        EndOp("random", t0);
+    }
+
+    /// <summary>Backend per-block Gaussian fill (blocks of <paramref name="block"/> elements).</summary>
+    protected abstract void FillGaussianBlocksCore(Tensor y, Tensor seeds, int block, ulong offset);
+
+    /// <summary>The 64-bit seeds as <see cref="FillGaussianBlocks"/> reads them: low then high 32 bits, each as a float's bit pattern.</summary>
+    public static float[] SeedBits(ReadOnlySpan<ulong> seeds)
+    {
+        var bits = new float[2 * seeds.Length];
+        for (int o = 0; o < seeds.Length; o++)
+        {
+            bits[2 * o] = BitConverter.Int32BitsToSingle(unchecked((int)(uint)seeds[o]));
+            bits[2 * o + 1] = BitConverter.Int32BitsToSingle(unchecked((int)(uint)(seeds[o] >> 32)));
+        }
+
+        return bits;
+    }
+
     // ---------------------------------------------------------------- concurrent work
 
     /// <summary>

@@ -102,7 +102,7 @@ public sealed class JointSampler
         };
 
         // x_1 ~ N(0, β_1² I), and n_1 likewise.
-        var random = new RandomStreams(backend, options, count, Math.Max(xShape.Length, nShape.Length));
+        using var random = new RandomStreams(backend, options, count);
         float beta1 = (float)_sde.MarginalStd(times[0]);
         random.Fill(x, 0, 0);
         backend.Scale(x, beta1, x);
@@ -247,40 +247,51 @@ public sealed class JointSampler
     /// <summary>
     /// The sampler's Gaussian streams: stream s of step i fills a tensor of length L with Philox values
     /// i·L … i·L + L − 1 of seed StreamSeed(Seed, s); with per-observation seeds each observation's block of length
-    /// L / count gets the values a call with that observation alone would get (generated on the host and uploaded).
+    /// L / count gets the values a call with that observation alone would get, drawn on the device from the
+    /// observations' stream seeds (<see cref="ComputeBackend.FillGaussianBlocks"/>, uploaded once per run).
     /// </summary>
-    private sealed class RandomStreams(ComputeBackend backend, SamplerOptions options, int count, long maxLength)
+    private sealed class RandomStreams : IDisposable
     {
-        private readonly float[]? _host = options.ObservationSeeds is null ? null : new float[maxLength];
+        /// <summary>The streams: initial x, initial n, diffusion noise of x, of n.</summary>
+        private const int Streams = 4;
+
+        private readonly ComputeBackend _backend;
+        private readonly SamplerOptions _options;
+        private readonly int _count;
+        private readonly Tensor[]? _blockSeeds;
+
+        public RandomStreams(ComputeBackend backend, SamplerOptions options, int count)
+        {
+            (_backend, _options, _count) = (backend, options, count);
+            if (options.ObservationSeeds is { } seeds)
+            {
+                _blockSeeds = new Tensor[Streams];
+                for (int s = 0; s < Streams; s++)
+                {
+                    var perObservation = seeds.Select(seed => StreamSeed(seed, (ulong)s)).ToArray();
+                    _blockSeeds[s] = backend.FromHost(ComputeBackend.SeedBits(perObservation), new Shape(2 * count));
+                }
+            }
+        }
 
         public void Fill(Tensor t, ulong stream, int step)
         {
             long length = t.Shape.Length;
-            if (_host is null)
+            if (_blockSeeds is null)
             {
-                backend.FillGaussian(t, StreamSeed(options.Seed, stream), (ulong)step * (ulong)length);
+                _backend.FillGaussian(t, StreamSeed(_options.Seed, stream), (ulong)step * (ulong)length);
                 return;
             }
 
-            FillPerObservation(t, stream, step, length);
+            _backend.FillGaussianBlocks(t, _blockSeeds[stream], (ulong)step * (ulong)(length / _count));
         }
 
-        // Separate from Fill so that the closure below is only allocated on this path (Fill must not allocate).
-        private void FillPerObservation(Tensor t, ulong stream, int step, long length)
+        public void Dispose()
         {
-            long block = length / count;
-            var seeds = options.ObservationSeeds!;
-            var host = _host!;
-            Parallel.For(0, count, o =>
+            foreach (var t in _blockSeeds ?? [])
             {
-                ulong seed = StreamSeed(seeds[o], stream);
-                ulong offset = (ulong)step * (ulong)block;
-                for (long q = 0; q < block; q++)
-                {
-                    host[o * block + q] = Kernels.Philox.Gaussian(seed, offset + (ulong)q);
-                }
-            });
-            backend.Upload(host.AsSpan(0, (int)length), t);
+                t.Dispose();
+            }
         }
     }
 

@@ -34,6 +34,42 @@ public sealed class FillGaussianTests(BackendFixture fixture)
             $"{backendName} Gaussian fill, offset {offset}");
     }
 
+    /// <summary>
+    /// A seed per block: block o is the Philox stream of its own seed from the offset, as a fill of that block alone
+    /// would give (same tolerance as above); the seeds' high halves matter (two seeds differ only there).
+    /// </summary>
+    [Theory]
+    [InlineData(BackendFixture.Simd, 3, 4_001, 7UL)]
+    [InlineData(BackendFixture.Simd, 5, 20_000, (1UL << 32) + 5)]
+    [InlineData(BackendFixture.IlgpuCpu, 3, 37, 7UL)]
+    public void FillGaussianBlocks_GivesEachBlockItsSeedsStream(string backendName, int count, int block, ulong offset)
+    {
+        var backend = fixture.Get(backendName);
+        ulong[] seeds = [.. Enumerable.Range(0, count).Select(o => 0x5EED_0000_0000UL * (ulong)(o % 2 + 1) + (ulong)(o / 2))];
+        using var tseeds = backend.FromHost(JointDiffusion.Gpu.Backends.ComputeBackend.SeedBits(seeds), new(2 * count));
+        using var t = backend.Filled(float.NaN, count * block);
+
+        backend.FillGaussianBlocks(t, tseeds, offset);
+
+        var got = t.ToDoubles();
+        for (int o = 0; o < count; o++)
+        {
+            ArrayAssert.Close(ReferenceOps.Gaussian(block, seeds[o], offset), got.AsSpan(o * block, block).ToArray(), 128 * ArrayAssert.FloatEps,
+                $"{backendName} block {o} of {count}");
+        }
+    }
+
+    [Fact]
+    public void FillGaussianBlocks_RefusesSeedsThatDoNotSplitTheTensor()
+    {
+        var backend = fixture.Get(BackendFixture.Simd);
+        using var t = backend.Filled(0f, 10);
+        using var odd = backend.Filled(0f, 3);
+        using var three = backend.Filled(0f, 6);
+        Assert.Contains("two floats per block", Assert.Throws<ArgumentException>(() => backend.FillGaussianBlocks(t, odd, 0)).Message);
+        Assert.Contains("does not split into 3 equal blocks", Assert.Throws<ArgumentException>(() => backend.FillGaussianBlocks(t, three, 0)).Message);
+    }
+
     [Fact]
     public void FillGaussian_HasStandardNormalStatistics()
     {

@@ -433,6 +433,10 @@ public sealed class IlgpuBackend : ComputeBackend
     /// <inheritdoc/>
     protected override void FillGaussianCore(Tensor y, ulong seed, ulong offset) => _k.Gaussian(y.Length, V(y), seed, offset);
 
+    /// <inheritdoc/>
+    protected override void FillGaussianBlocksCore(Tensor y, Tensor seeds, int block, ulong offset) =>
+        _k.GaussianBlocks(y.Length, V(y), V(seeds), block, offset);
+
     // ---------------------------------------------------------------- disposal
 
     /// <summary>Frees the pool, then the accelerator (with any buffer still rented out) and the context.</summary>

@@ -67,6 +67,7 @@ internal sealed class IlgpuKernelSet
         NormPerSample = a.LoadStreamKernel<ArrayView<float>, ArrayView<float>, int>(ReductionKernels.NormPerSample);
 
         Gaussian = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ulong, ulong>(RandomKernels.Gaussian);
+        GaussianBlocks = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, int, ulong>(RandomKernels.GaussianBlocks);
     }
 
     public Action<Index1D, ArrayView<float>, float> Fill { get; }
@@ -157,4 +158,6 @@ internal sealed class IlgpuKernelSet
     public Action<KernelConfig, ArrayView<float>, ArrayView<float>, int> NormPerSample { get; }
 
     public Action<Index1D, ArrayView<float>, ulong, ulong> Gaussian { get; }
+
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, int, ulong> GaussianBlocks { get; }
 }

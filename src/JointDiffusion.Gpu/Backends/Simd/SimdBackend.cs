@@ -1408,6 +1408,24 @@ public sealed class SimdBackend : ComputeBackend
     /// <inheritdoc/>
     protected override void FillGaussianCore(Tensor y, ulong seed, ulong offset) => ForChunks(y.Length, new GaussianChunk(D(y), seed, offset));
 
+    /// <inheritdoc/>
+    protected override void FillGaussianBlocksCore(Tensor y, Tensor seeds, int block, ulong offset) =>
+        ForChunks(y.Length, new GaussianBlocksChunk(D(y), D(seeds), block, offset));
+
+    /// <summary>y[i] = Philox Gaussian (seed of block i / block, offset + i mod block) on [start, start + length).</summary>
+    private readonly struct GaussianBlocksChunk(float[] yd, float[] seeds, int block, ulong offset) : IChunkBody
+    {
+        public void Run(int start, int len)
+        {
+            for (int i = start; i < start + len; i++)
+            {
+                int o = i / block;
+                ulong seed = (uint)BitConverter.SingleToInt32Bits(seeds[2 * o]) | ((ulong)(uint)BitConverter.SingleToInt32Bits(seeds[2 * o + 1]) << 32);
+                yd[i] = Philox.Gaussian(seed, offset + (ulong)(i - o * block));
+            }
+        }
+    }
+
     /// <summary>y[i] = Philox Gaussian (seed, offset + i) on [start, start + length).</summary>
     private readonly struct GaussianChunk(float[] yd, ulong seed, ulong offset) : IChunkBody
     {
