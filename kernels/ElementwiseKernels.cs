@@ -45,14 +45,14 @@ public static class ElementwiseKernels
         }
     }
 
-    /// <summary>y[i] = 1/x[i] where x[i] &gt; 0, else 0.</summary>
-    public static void ReciprocalOrZero(Index1D index, ArrayView<float> x, ArrayView<float> y)
+    /// <summary>y[i] = 1/x[i] where x[i] &gt; threshold, else 0.</summary>
+    public static void ReciprocalOrZero(Index1D index, ArrayView<float> x, ArrayView<float> y, float threshold)
     {
         int i = index;
         if (i < y.IntLength)
         {
             float v = x[i];
-            y[i] = v > 0f ? 1f / v : 0f;
+            y[i] = v > threshold ? 1f / v : 0f;
         }
     }
 

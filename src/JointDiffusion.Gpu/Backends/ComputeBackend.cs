@@ -404,14 +404,20 @@ public abstract class ComputeBackend : IDisposable
     public void Scale(Tensor x, float alpha, Tensor y) => Affine(x, alpha, 0f, y);
 
     /// <summary>
-    /// y = 1/x where x &gt; 0, else 0 (y may be x): per-sample step lengths on the device, so a rule that divides by a
-    /// norm needs no round trip through the host (which would stall a GPU queue).
+    /// y = 1/x where x &gt; <paramref name="threshold"/> (≥ 0), else 0 (y may be x): per-sample step lengths, or an
+    /// operator's per-solve weights, on the device, so that a step needs no round trip through the host (which
+    /// would stall a GPU queue).
     /// </summary>
-    public void ReciprocalOrZero(Tensor x, Tensor y)
+    public void ReciprocalOrZero(Tensor x, Tensor y, float threshold = 0f)
     {
         CheckSame(x, y, nameof(y));
+        if (!(threshold >= 0f))
+        {
+            throw new ArgumentOutOfRangeException(nameof(threshold), threshold, "The threshold must be a number ≥ 0.");
+        }
+
         long t0 = BeginOp();
-        ReciprocalOrZeroCore(x, y);
+        ReciprocalOrZeroCore(x, y, threshold);
         EndOp("elementwise", t0);
     }
 
@@ -540,7 +546,7 @@ public abstract class ComputeBackend : IDisposable
     protected abstract void AxpyCore(float alpha, Tensor x, Tensor y);
 
     /// <summary>Backend y = x &gt; 0 ? 1/x : 0.</summary>
-    protected abstract void ReciprocalOrZeroCore(Tensor x, Tensor y);
+    protected abstract void ReciprocalOrZeroCore(Tensor x, Tensor y, float threshold);
 
     /// <summary>Backend per-sample scale.</summary>
     protected abstract void ScalePerSampleCore(Tensor x, Tensor s, Tensor y);

@@ -63,6 +63,13 @@ public sealed class ElementwiseTests(BackendFixture fixture)
         float[] expected = x.Select(v => v > 0f ? 1f / v : 0f).ToArray();
         Assert.Equal(expected, ty.ToArray());
         Assert.Equal(expected, tx.ToArray());
+
+        // With a threshold: only values above it are inverted (the dense operator's null-space cut).
+        using var tz = backend.FromHost(x, new Tensors.Shape(x.Length));
+        backend.ReciprocalOrZero(tz, tz, threshold: 3f);
+        Assert.Equal(x.Select(v => v > 3f ? 1f / v : 0f).ToArray(), tz.ToArray());
+        Assert.Throws<ArgumentOutOfRangeException>(() => backend.ReciprocalOrZero(tz, tz, threshold: -1f));
+        Assert.Throws<ArgumentOutOfRangeException>(() => backend.ReciprocalOrZero(tz, tz, threshold: float.NaN));
     }
 
     [Theory]

@@ -379,7 +379,7 @@ public sealed class IlgpuBackend : ComputeBackend
     protected override void AxpyCore(float alpha, Tensor x, Tensor y) => _k.Axpy(y.Length, alpha, V(x), V(y));
 
     /// <inheritdoc/>
-    protected override void ReciprocalOrZeroCore(Tensor x, Tensor y) => _k.ReciprocalOrZero(y.Length, V(x), V(y));
+    protected override void ReciprocalOrZeroCore(Tensor x, Tensor y, float threshold) => _k.ReciprocalOrZero(y.Length, V(x), V(y), threshold);
 
     /// <inheritdoc/>
     protected override void ScalePerSampleCore(Tensor x, Tensor s, Tensor y) =>

@@ -19,7 +19,7 @@ internal sealed class IlgpuKernelSet
         Add = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>>(ElementwiseKernels.Add);
         Affine = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, float, float, ArrayView<float>>(ElementwiseKernels.Affine);
         Axpy = a.LoadAutoGroupedStreamKernel<Index1D, float, ArrayView<float>, ArrayView<float>>(ElementwiseKernels.Axpy);
-        ReciprocalOrZero = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>>(ElementwiseKernels.ReciprocalOrZero);
+        ReciprocalOrZero = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, float>(ElementwiseKernels.ReciprocalOrZero);
         AdamUpdate = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AdamStep>(OptimizerKernels.AdamUpdate);
         ScalePerSample = a.LoadAutoGroupedStreamKernel<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(ElementwiseKernels.ScalePerSample);
         AxpyPerSample = a.LoadAutoGroupedStreamKernel<Index1D, float, ArrayView<float>, ArrayView<float>, ArrayView<float>, int>(ElementwiseKernels.AxpyPerSample);
@@ -80,7 +80,7 @@ internal sealed class IlgpuKernelSet
 
     public Action<Index1D, float, ArrayView<float>, ArrayView<float>> Axpy { get; }
 
-    public Action<Index1D, ArrayView<float>, ArrayView<float>> ReciprocalOrZero { get; }
+    public Action<Index1D, ArrayView<float>, ArrayView<float>, float> ReciprocalOrZero { get; }
 
     /// <summary>Fused Adam step.</summary>
     public Action<Index1D, ArrayView<float>, ArrayView<float>, ArrayView<float>, ArrayView<float>, AdamStep> AdamUpdate { get; }

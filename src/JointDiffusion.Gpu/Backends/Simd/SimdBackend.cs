@@ -965,13 +965,13 @@ public sealed class SimdBackend : ComputeBackend
         ForChunks(x.Length, new AffineChunk(D(x), scale, shift, D(y)));
 
     /// <inheritdoc/>
-    protected override void ReciprocalOrZeroCore(Tensor x, Tensor y)
+    protected override void ReciprocalOrZeroCore(Tensor x, Tensor y, float threshold)
     {
-        // Per-sample vectors (a batch of values): one thread.
+        // Per-sample vectors or an operator's weights (a few thousand values at most): one thread.
         float[] xd = D(x), yd = D(y);
         for (int i = 0; i < x.Length; i++)
         {
-            yd[i] = xd[i] > 0f ? 1f / xd[i] : 0f;
+            yd[i] = xd[i] > threshold ? 1f / xd[i] : 0f;
         }
     }
 

@@ -8,16 +8,19 @@ namespace JointDiffusion.Gpu.Sampling.Operators;
 /// <summary>
 /// A dense operator A [m, d], e.g. the random Gaussian compressed-sensing matrix of section 6.3. The ΠGDM
 /// solve uses one host eigendecomposition A Aᵀ = U diag(μ) Uᵀ (MathNet), then on the device
-/// Σ_t⁻¹ e = U diag(1/(r² μ_i + c)) Uᵀ e each step.
+/// Σ_t⁻¹ e = U diag(1/(r² μ_i + c)) Uᵀ e each step, the weights computed there too (no upload per step).
 /// </summary>
 public sealed class DenseOperator : IMeasurementOperator
 {
     private readonly ComputeBackend _backend;
     private readonly Tensor _matrix;
     private readonly Tensor _u;
-    private readonly double[] _mu;
-    private readonly float[] _weights;
+    /// <summary>Below this r² μ_i + c a direction counts as outside A's range (weight 0, the pseudo-inverse).</summary>
+    private const float NullSpaceThreshold = 1e-12f;
+
+    private readonly Tensor _mu;
     private readonly Tensor _weightsDevice;
+    private readonly Lock _solveLock = new();
     private readonly int[] _signalShape;
     private Tensor? _rotated;
 
@@ -41,7 +44,7 @@ public sealed class DenseOperator : IMeasurementOperator
         Description = description;
         var a = Matrix<double>.Build.Dense(rows, d, (i, j) => matrix[i * d + j]);
         var evd = (a * a.Transpose()).Evd(Symmetricity.Symmetric);
-        _mu = [.. evd.EigenValues.Select(v => Math.Max(v.Real, 0.0))];
+        float[] mu = [.. evd.EigenValues.Select(v => (float)Math.Max(v.Real, 0.0))];
         var u = new float[rows * rows];
         for (int i = 0; i < rows; i++)
         {
@@ -53,7 +56,7 @@ public sealed class DenseOperator : IMeasurementOperator
 
         _matrix = backend.FromHost(matrix, new Shape(rows, d));
         _u = backend.FromHost(u, new Shape(rows, rows));
-        _weights = new float[rows];
+        _mu = backend.FromHost(mu, new Shape(rows));
         _weightsDevice = backend.Allocate(new Shape(rows));
     }
 
@@ -104,7 +107,7 @@ public sealed class DenseOperator : IMeasurementOperator
     /// cannot overwrite the weights before an earlier call's multiply has used them.</remarks>
     public void SolveCovariance(Tensor e, float r2, float c, Tensor result)
     {
-        lock (_weights)
+        lock (_solveLock)
         {
             SolveCovarianceLocked(e, r2, c, result);
         }
@@ -112,13 +115,8 @@ public sealed class DenseOperator : IMeasurementOperator
 
     private void SolveCovarianceLocked(Tensor e, float r2, float c, Tensor result)
     {
-        for (int i = 0; i < _weights.Length; i++)
-        {
-            double s = r2 * _mu[i] + c;
-            _weights[i] = s > 1e-12 ? (float)(1.0 / s) : 0f;
-        }
-
-        _backend.Upload(_weights, _weightsDevice);
+        _backend.Affine(_mu, r2, c, _weightsDevice);
+        _backend.ReciprocalOrZero(_weightsDevice, _weightsDevice, NullSpaceThreshold);
         if (_rotated is null || _rotated.Shape != e.Shape)
         {
             _rotated?.Dispose();
@@ -135,6 +133,7 @@ public sealed class DenseOperator : IMeasurementOperator
     {
         _matrix.Dispose();
         _u.Dispose();
+        _mu.Dispose();
         _weightsDevice.Dispose();
         _rotated?.Dispose();
     }
