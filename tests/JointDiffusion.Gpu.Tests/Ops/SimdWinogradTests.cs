@@ -234,8 +234,7 @@ public sealed class SimdWinogradTests(ITestOutputHelper output) : IDisposable
         Assert.False(SimdWinograd.Applies(3, 16, 32, 8, 32, 32, 1)); // too few channels
         Assert.False(SimdWinograd.Applies(1, 64, 64, 8, 32, 32, 1)); // not 3x3
         Assert.False(SimdWinograd.Applies(3, 128, 128, 1, 16, 16, 1)); // 16 tiles
-        Assert.True(SimdWinograd.AppliesToWeightGradient(3, 64, 64, 8, 16, 16, 1)); // 128 tiles
-        Assert.False(SimdWinograd.AppliesToWeightGradient(3, 64, 64, 1, 32, 32, 1)); // 64 tiles
+        Assert.True(SimdWinograd.Applies(3, 64, 64, 2, 16, 16, 1)); // 2 × 4 × 4 = 32 tiles
         using var direct = new SimdBackend(winograd: false);
         var c = new Case(4, 32, 32, 12, 12, 1, 1); // 4 × 3 × 3 = 36 tiles
         var x = RandomArrays.Uniform(6, c.N * c.Cin * c.H * c.W);

@@ -87,7 +87,7 @@ internal static class SimdConv2d
         int n, int cin, int h, int w, int cout, int k, int pad, int dil, bool accumulate, bool winograd = false)
     {
         if (winograd && dweight is not null
-            && SimdWinograd.AppliesToWeightGradient(k, cin, cout, n, h + 2 * pad - dil * (k - 1), w + 2 * pad - dil * (k - 1), dil))
+            && SimdWinograd.Applies(k, cin, cout, n, h + 2 * pad - dil * (k - 1), w + 2 * pad - dil * (k - 1), dil))
         {
             SimdWinograd.WeightGradient(x, dy, dweight, n, cin, h, w, cout, pad, dil, accumulate);
             dweight = null; // the bias sum, if asked for, still comes from the direct pass below

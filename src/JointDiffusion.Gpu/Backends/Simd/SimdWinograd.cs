@@ -24,9 +24,11 @@ namespace JointDiffusion.Gpu.Backends.Simd;
 /// </para>
 /// <para>
 /// Backward-weight: ∂L/∂g = Gᵀ[(A δY Aᵀ) ⊙ (Bᵀ d B)]G summed over tiles, i.e. per point ξ the product
-/// Mw[ξ] = V[ξ]ᵀ·Z[ξ] with Z[ξ][t][o] = (A δY_to Aᵀ)[ξ], then ∂w_oi = Gᵀ Mw_io G. It keeps V and Z for the whole batch
-/// point-major ([ξ][t][channel]): each product reduces over every tile, so no partial sums need adding in an order
-/// that would depend on the threads (a tile-major layout, which helped the forward pass, measured slower here).
+/// Mw[ξ] = V[ξ]ᵀ·Z[ξ] with Z[ξ][t][o] = (A δY_to Aᵀ)[ξ], then ∂w_oi = Gᵀ Mw_io G. The tiles go in chunks whose V and
+/// Z (point-major, [ξ][t][channel]) fit in L2 together (about 1 MiB): each chunk transforms its tiles and adds its
+/// share of every Mw[ξ] into a slice of its own; the slices are summed in chunk order, so the result does not depend
+/// on the threads. (Keeping V and Z for the whole batch, as before, streamed them from memory: 1.2–1.4x slower, and
+/// slower than the direct kernels at 32 channels.)
 /// </para>
 /// <para>
 /// Accuracy: the transforms scale values by up to 8 and mix a tile's 36 inputs, so an output's rounding error follows
@@ -45,49 +47,39 @@ internal static class SimdWinograd
 
     private const int Points = SimdWinogradTiling.Points;
 
-    /// <summary>Work items per core a parallel pass aims for.</summary>
-    private const int ItemsPerCore = 8;
+    /// <summary>
+    /// Bytes of transformed input and output-gradient tiles per chunk of the weight gradient: about half of a 2 MiB
+    /// L2, so that a chunk's products read them from there.
+    /// </summary>
+    private const int WeightGradientChunkBytes = 1 << 20;
 
     /// <summary>
-    /// Fewest input and output channels for which the forward and backward-data convolutions go through Winograd.
-    /// Below that the per-tile transforms and layout changes cost about as much as the products they save: measured
-    /// on the 2-vCPU AVX-512 VM (benchmarks/RESULTS.md §6) at batch 8, 16-channel layers ran 0.84–1.08x the direct
-    /// kernels, 16↔32-channel ones 1.0–1.4x, 32- and 64-channel ones 1.5–2.4x.
+    /// Fewest input and output channels for which a convolution (forward, backward-data, weight gradient) goes
+    /// through Winograd. Below that the per-tile transforms and layout changes cost about as much as the products they
+    /// save: measured on the 2-vCPU AVX-512 VM (benchmarks/RESULTS.md §6, §7) at batch 8, 16-channel layers ran
+    /// 0.84–1.08x the direct kernels (weight gradient 0.8–0.9x), 16↔32-channel ones 1.0–1.4x, 32- and 64-channel ones
+    /// 1.5–2.4x (weight gradient 1.3–1.4x at 32 channels, 1.3–2.5x at 64).
     /// </summary>
     public const int MinChannels = 32;
-
-    /// <summary>
-    /// Fewest channels for the weight gradient through Winograd: its transforms run over both the input and the output
-    /// gradient, and it paid off only from 64 channels (1.05–1.35x; 0.6–1.1x at 16 and 32).
-    /// </summary>
-    public const int MinChannelsWeightGradient = 64;
 
     /// <summary>Whether this machine runs the Winograd kernels (they are written for AVX-512's 16-float vectors and 32 registers).</summary>
     public static bool Supported => Vector512.IsHardwareAccelerated;
 
     /// <summary>
-    /// Fewest 4x4 output tiles (over the batch) for the forward and backward-data convolutions: with fewer, the
-    /// 36 products are too small to pay for the transforms (measured: 16 tiles of 128 channels, batch 1 at 16x16,
-    /// ran 0.76–0.96x the direct kernels; 64 tiles of 64 channels 1.3–1.6x).
+    /// Fewest 4x4 output tiles (over the batch) for Winograd: with fewer, the 36 products are too small to pay for the
+    /// transforms (measured: 16 tiles of 128 channels, batch 1 at 16x16, ran 0.76–0.96x the direct kernels, weight
+    /// gradient 0.9x; 32 tiles of 64 channels 1.3–1.6x, weight gradient 1.3–1.6x; 64 tiles of 64 channels 1.3–1.6x).
     /// </summary>
     public const int MinTiles = 32;
 
-    /// <summary>Fewest tiles for the weight gradient (64 tiles of 64 channels ran 0.9x the direct kernels, 128 of 128 1.8x).</summary>
-    public const int MinTilesWeightGradient = 128;
-
     /// <summary>
-    /// Whether a convolution goes through Winograd when it is enabled (forward and backward-data): 3x3, at least
-    /// <see cref="MinChannels"/> channels each way and <see cref="MinTiles"/> tiles of the output
+    /// Whether a convolution (forward, backward-data or weight gradient) goes through Winograd when it is enabled:
+    /// 3x3, at least <see cref="MinChannels"/> channels each way and <see cref="MinTiles"/> tiles of the output
     /// (<paramref name="samples"/> × <paramref name="outHeight"/> × <paramref name="outWidth"/> at this dilation).
     /// </summary>
     public static bool Applies(int kernel, int inChannels, int outChannels, int samples, int outHeight, int outWidth, int dilation) =>
         Supported && kernel == 3 && Math.Min(inChannels, outChannels) >= MinChannels
         && Tiles(samples, outHeight, outWidth, dilation) >= MinTiles;
-
-    /// <summary>Whether the weight gradient of a convolution goes through Winograd when it is enabled (see <see cref="Applies"/>).</summary>
-    public static bool AppliesToWeightGradient(int kernel, int inChannels, int outChannels, int samples, int outHeight, int outWidth, int dilation) =>
-        Supported && kernel == 3 && Math.Min(inChannels, outChannels) >= MinChannelsWeightGradient
-        && Tiles(samples, outHeight, outWidth, dilation) >= MinTilesWeightGradient;
 
     private static long Tiles(int samples, int outHeight, int outWidth, int dilation) =>
         outHeight <= 0 || outWidth <= 0 ? 0
@@ -183,36 +175,29 @@ internal static class SimdWinograd
         var c = new Channels(inChannels, outChannels, tiling.Tiles);
         int inRows = RoundUp(inChannels, RowGroup);
         int outPlanes = samples * tiling.OutHeight * tiling.OutWidth;
+        var workers = SimdWorkers.Shared;
+        // Chunks of tiles whose transformed inputs and output gradients stay in L2 together, at least one per core.
+        int chunkTiles = Math.Min(c.Tiles, Math.Max(RowGroup, WeightGradientChunkBytes / (4 * Points * (c.InPadded + c.OutPadded))));
+        int chunks = Math.Max(CeilDiv(c.Tiles, chunkTiles), Math.Min(workers.Concurrency, CeilDiv(c.Tiles, RowGroup)));
+        int partialLength = Points * inRows * c.OutPadded;
         float[] packed = SimdScratch.Floats.Rent(samples * tiling.BufferHeight * tiling.BufferWidth * c.InPadded);
         float[] packedDy = SimdScratch.Floats.Rent(outPlanes * c.OutPadded);
-        float[] v = SimdScratch.Floats.Rent(Points * c.TilesPadded * c.InPadded + RowGroup);
-        float[] z = SimdScratch.Floats.Rent(Points * c.TilesPadded * c.OutPadded);
-        float[] mw = SimdScratch.Floats.Rent(Points * inRows * c.OutPadded);
+        float[] partials = SimdScratch.Floats.Rent(chunks * partialLength);
         int[] origins = SimdScratch.Ints.Rent(tiling.RowTiles + tiling.ColumnTiles);
         try
         {
             SimdWinogradTiling.FillOrigins(tiling.OutHeight, dilation, origins.AsSpan(0, tiling.RowTiles));
             SimdWinogradTiling.FillOrigins(tiling.OutWidth, dilation, origins.AsSpan(tiling.RowTiles, tiling.ColumnTiles));
-            v.AsSpan(Points * c.TilesPadded * c.InPadded, RowGroup).Clear(); // read (and dropped) by the last row block
 
-            var workers = SimdWorkers.Shared;
             int rows = samples * tiling.BufferHeight, dyRows = samples * tiling.OutHeight;
             workers.For(rows + dyRows, new PackBoth(x, dy, packed, packedDy, tiling, c, rows));
-
-            int tileChunks = Math.Min(c.Tiles, ItemsPerCore * workers.Concurrency);
-            workers.For(2 * tileChunks, new InputAndGradientTiles(packed, packedDy, v, z, origins, tiling, c, tileChunks));
-
-            int groups = inRows / RowGroup;
-            workers.For(Points * groups, new WeightProducts(v, z, mw, c, inRows, groups));
-
-            workers.For(inChannels, new FilterGradients(mw, dweight, c, inRows, accumulate));
+            workers.For(chunks, new ChunkProducts(packed, packedDy, partials, origins, tiling, c, inRows, chunks));
+            workers.For(inChannels, new FilterGradients(partials, chunks, partialLength, dweight, c, inRows, accumulate));
         }
         finally
         {
             SimdScratch.Ints.Return(origins);
-            SimdScratch.Floats.Return(mw);
-            SimdScratch.Floats.Return(z);
-            SimdScratch.Floats.Return(v);
+            SimdScratch.Floats.Return(partials);
             SimdScratch.Floats.Return(packedDy);
             SimdScratch.Floats.Return(packed);
         }
@@ -380,21 +365,40 @@ internal static class SimdWinograd
 
     // ---------------------------------------------------------------- pass 2: tile transforms
 
-    /// <summary>Items &lt; chunks: a chunk of input tiles; then a chunk of output-gradient tiles.</summary>
-    private readonly struct InputAndGradientTiles(float[] packed, float[] packedDy, float[] v, float[] z, int[] origins, SimdWinogradTiling tiling,
-        Channels c, int chunks) : IParallelBody
+    /// <summary>
+    /// One chunk of tiles of the weight gradient, start to end while in L2: its input tiles transformed into V (point
+    /// major, [ξ][tile][channel]), its output-gradient tiles into Z likewise, then for every point ξ the chunk's
+    /// share of Mw[ξ] = V[ξ]ᵀ·Z[ξ] (a sum over its tiles) into its own slice of the partials; the slices are summed in
+    /// chunk order afterwards, so the result does not depend on which thread ran which chunk.
+    /// </summary>
+    private readonly struct ChunkProducts(float[] packed, float[] packedDy, float[] partials, int[] origins, SimdWinogradTiling tiling,
+        Channels c, int inRows, int chunks) : IParallelBody
     {
-        public void Run(int item)
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public void Run(int chunk)
         {
-            int chunk = item % chunks;
-            int first = chunk * c.Tiles / chunks, end = (chunk + 1) * c.Tiles / chunks;
-            if (item < chunks)
+            int first = (int)((long)chunk * c.Tiles / chunks), end = (int)((long)(chunk + 1) * c.Tiles / chunks), tiles = end - first;
+            float[] v = SimdScratch.Floats.Rent(Points * tiles * c.InPadded + RowGroup);
+            float[] z = SimdScratch.Floats.Rent(Points * tiles * c.OutPadded);
+            try
             {
-                TransformInputs(packed, ref v[first * c.InPadded], (nuint)(c.TilesPadded * c.InPadded), c.InPadded, origins, tiling, c, first, end);
+                v.AsSpan(Points * tiles * c.InPadded, RowGroup).Clear(); // read (and dropped) by the last row block
+                TransformInputs(packed, ref v[0], (nuint)(tiles * c.InPadded), c.InPadded, origins, tiling, c, first, end);
+                TransformOutputGradients(packedDy, ref z[0], (nuint)(tiles * c.OutPadded), origins, tiling, c, first, end);
+                ref float v0 = ref MemoryMarshal.GetArrayDataReference(v);
+                ref float z0 = ref MemoryMarshal.GetArrayDataReference(z);
+                ref float mw = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(partials), chunk * Points * inRows * c.OutPadded);
+                for (int xi = 0; xi < Points; xi++)
+                {
+                    Multiply(ref Unsafe.Add(ref v0, xi * tiles * c.InPadded), 1, (nuint)c.InPadded, tiles,
+                        ref Unsafe.Add(ref z0, xi * tiles * c.OutPadded), c.OutPadded,
+                        ref Unsafe.Add(ref mw, xi * inRows * c.OutPadded), c.OutPadded, c.OutPadded, 0, c.In);
+                }
             }
-            else
+            finally
             {
-                TransformOutputGradients(packedDy, z, origins, tiling, c, first, end);
+                SimdScratch.Floats.Return(z);
+                SimdScratch.Floats.Return(v);
             }
         }
     }
@@ -438,17 +442,18 @@ internal static class SimdWinograd
         }
     }
 
-    /// <summary>Z[ξ][t][·] = (A δY_t Aᵀ)[ξ], with δY zero at outputs past the edge.</summary>
+    /// <summary>
+    /// Output-gradient tiles first … end − 1: (A δY_t Aᵀ)[ξ] (δY zero at outputs past the edge) for every 16-channel
+    /// block, written at destination + ξ·pointStride + (t − first)·OutPadded.
+    /// </summary>
     [SkipLocalsInit]
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void TransformOutputGradients(float[] packedDy, float[] z, int[] origins, in SimdWinogradTiling tiling, in Channels c,
-        int first, int end)
+    private static void TransformOutputGradients(float[] packedDy, ref float z0, nuint pointStride, int[] origins, in SimdWinogradTiling tiling,
+        in Channels c, int first, int end)
     {
         Span<Vector512<float>> grid = stackalloc Vector512<float>[16];
         Span<Vector512<float>> half = stackalloc Vector512<float>[6 * 4];
-        ref float z0 = ref MemoryMarshal.GetArrayDataReference(z);
         int d = tiling.Dilation, ho = tiling.OutHeight, wo = tiling.OutWidth;
-        nuint pointStride = (nuint)(c.TilesPadded * c.OutPadded);
         for (int t = first; t < end; t++)
         {
             int s = t / tiling.TilesPerSample, rem = t % tiling.TilesPerSample;
@@ -473,7 +478,7 @@ internal static class SimdWinograd
                         out half[j], out half[4 + j], out half[8 + j], out half[12 + j], out half[16 + j], out half[20 + j]);
                 }
 
-                ref float destination = ref Unsafe.Add(ref z0, t * c.OutPadded + block);
+                ref float destination = ref Unsafe.Add(ref z0, (t - first) * c.OutPadded + block);
                 for (int a = 0; a < 6; a++)
                 {
                     OutputGradient(half[4 * a], half[4 * a + 1], half[4 * a + 2], half[4 * a + 3],
@@ -498,22 +503,6 @@ internal static class SimdWinograd
     }
 
     // ---------------------------------------------------------------- pass 3: the products
-
-    /// <summary>Mw[ξ] = V[ξ]ᵀ·Z[ξ] for one row group (input channels) of one point ξ, summed over every tile.</summary>
-    private readonly struct WeightProducts(float[] v, float[] z, float[] mw, Channels c, int inRows, int groups) : IParallelBody
-    {
-        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        public void Run(int item)
-        {
-            int xi = item / groups, group = item % groups;
-            int outPadded = c.OutPadded;
-            ref float a = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(v), xi * c.TilesPadded * c.InPadded);
-            ref float b = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(z), xi * c.TilesPadded * outPadded);
-            ref float product = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(mw), xi * inRows * outPadded);
-            Multiply(ref a, 1, (nuint)c.InPadded, c.Tiles, ref b, outPadded, ref product, outPadded, outPadded, group * RowGroup,
-                Math.Min(c.In, (group + 1) * RowGroup));
-        }
-    }
 
     /// <summary>
     /// C[r, :] = Σ_k A[r, k]·B[k, :] for rows firstRow … endRow − 1 (rounded up to the kernels' row blocks; the
@@ -676,8 +665,12 @@ internal static class SimdWinograd
         }
     }
 
-    /// <summary>dweight[o, i, ·, ·] (+)= Gᵀ Mw_io G for one input channel i, 16 output channels at a time.</summary>
-    private readonly struct FilterGradients(float[] mw, float[] dweight, Channels c, int inRows, bool accumulate) : IParallelBody
+    /// <summary>
+    /// dweight[o, i, ·, ·] (+)= Gᵀ Mw_io G for one input channel i, 16 output channels at a time, Mw being the sum of
+    /// the chunks' partials (added in chunk order).
+    /// </summary>
+    private readonly struct FilterGradients(float[] partials, int chunks, int partialLength, float[] dweight, Channels c, int inRows, bool accumulate)
+        : IParallelBody
     {
         [SkipLocalsInit]
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -685,18 +678,24 @@ internal static class SimdWinograd
         {
             Span<Vector512<float>> half = stackalloc Vector512<float>[3 * 6];
             Span<float> lanes = stackalloc float[9 * Lanes];
-            ref float m0 = ref MemoryMarshal.GetArrayDataReference(mw);
+            Span<Vector512<float>> m = stackalloc Vector512<float>[Points];
+            ref float m0 = ref MemoryMarshal.GetArrayDataReference(partials);
             nuint pointStride = (nuint)(inRows * c.OutPadded);
             for (int block = 0; block < c.OutPadded; block += Lanes)
             {
-                ref float source = ref Unsafe.Add(ref m0, i * c.OutPadded + block);
+                for (int chunk = 0; chunk < chunks; chunk++)
+                {
+                    ref float source = ref Unsafe.Add(ref m0, chunk * partialLength + i * c.OutPadded + block);
+                    for (int xi = 0; xi < Points; xi++)
+                    {
+                        var value = Vector512.LoadUnsafe(ref source, (nuint)xi * pointStride);
+                        m[xi] = chunk == 0 ? value : m[xi] + value;
+                    }
+                }
+
                 for (int b = 0; b < 6; b++)
                 {
-                    nuint at = (nuint)b * pointStride;
-                    FilterGradient(Vector512.LoadUnsafe(ref source, at), Vector512.LoadUnsafe(ref source, at + 6 * pointStride),
-                        Vector512.LoadUnsafe(ref source, at + 12 * pointStride), Vector512.LoadUnsafe(ref source, at + 18 * pointStride),
-                        Vector512.LoadUnsafe(ref source, at + 24 * pointStride), Vector512.LoadUnsafe(ref source, at + 30 * pointStride),
-                        out half[b], out half[6 + b], out half[12 + b]);
+                    FilterGradient(m[b], m[6 + b], m[12 + b], m[18 + b], m[24 + b], m[30 + b], out half[b], out half[6 + b], out half[12 + b]);
                 }
 
                 ref float taps = ref MemoryMarshal.GetReference(lanes);
