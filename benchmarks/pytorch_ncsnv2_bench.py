@@ -106,6 +106,9 @@ def main():
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    # Denormals: without flushing them, PyTorch's DSM step at ngf 64, 64x64x3 took 13.2 s against 3.3 s with it
+    # (forward + gradients 3.5 s either way); a careful PyTorch user would flush them, so the comparison does.
+    torch.set_flush_denormal(True)
     for cfg in args.config or ["32:32:1:8"]:
         ngf, size, channels, batch = (int(t) for t in cfg.split(":"))
         print(json.dumps(bench(ngf, size, channels, batch, args.iterations, args.device)), flush=True)
