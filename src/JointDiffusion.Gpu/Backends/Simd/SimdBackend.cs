@@ -178,57 +178,17 @@ public sealed class SimdBackend : ComputeBackend
             float shift = be[ch] + ga[ch] * (al[ch] * mhat - rstd * mu);
             var xs = new ReadOnlySpan<float>(x, plane * hw, hw);
             var ys = new Span<float>(y, plane * hw, hw);
+            AffineSpan(xs, scale, shift, ys);
             if (elu)
             {
-                AffineEluSpan(xs, scale, shift, ys);
-            }
-            else
-            {
-                AffineSpan(xs, scale, shift, ys);
+                // In place while the plane is in L1. Which exp an element gets (SimdExp on whole 512-bit vectors,
+                // .NET's elsewhere) follows the plane's bounds here, so this can differ from a separate ELU over the
+                // whole tensor by the few ulp the two exps differ by.
+                EluSpan(ys, ys);
             }
         }
     }
 
-    /// <summary>
-    /// y = ELU(x·scale + shift): the affine map rounded as <see cref="AffineSpan"/> rounds it (a multiply, then an add),
-    /// then ELU as <see cref="EluChunk"/> computes it. Which exp an element gets (<see cref="SimdExp"/> on whole 512-bit
-    /// vectors, .NET's elsewhere) follows the plane's bounds here and the chunk's there, so the two can differ by the
-    /// few ulp those exps differ by.
-    /// </summary>
-    private static void AffineEluSpan(ReadOnlySpan<float> x, float scale, float shift, Span<float> y)
-    {
-        int done = 0;
-        if (Vector512.IsHardwareAccelerated)
-        {
-            var xw = MemoryMarshal.Cast<float, Vector512<float>>(x);
-            var yw = MemoryMarshal.Cast<float, Vector512<float>>(y);
-            var sw = Vector512.Create(scale);
-            var tw = Vector512.Create(shift);
-            for (int i = 0; i < yw.Length; i++)
-            {
-                var v = xw[i] * sw + tw;
-                yw[i] = Vector512.ConditionalSelect(Vector512.GreaterThan(v, Vector512<float>.Zero), v, SimdExp.NonPositive(v) - Vector512<float>.One);
-            }
-
-            done = yw.Length * Vector512<float>.Count;
-        }
-
-        var xv = MemoryMarshal.Cast<float, Vector<float>>(x[done..]);
-        var yv = MemoryMarshal.Cast<float, Vector<float>>(y[done..]);
-        var sv = new Vector<float>(scale);
-        var tv = new Vector<float>(shift);
-        for (int i = 0; i < yv.Length; i++)
-        {
-            var v = xv[i] * sv + tv;
-            yv[i] = Vector.ConditionalSelect(Vector.GreaterThan(v, Vector<float>.Zero), v, Vector.Exp(Vector.Min(v, Vector<float>.Zero)) - Vector<float>.One);
-        }
-
-        for (int i = done + yv.Length * Vector<float>.Count; i < y.Length; i++)
-        {
-            float v = x[i] * scale + shift;
-            y[i] = v > 0f ? v : MathF.Exp(v) - 1f;
-        }
-    }
 
     /// <inheritdoc/>
     protected override void InstanceNorm2dPlusBackwardCore(Tensor x, Tensor dy, Tensor alpha, Tensor gamma, Tensor stats,
@@ -418,38 +378,41 @@ public sealed class SimdBackend : ComputeBackend
     protected override void EluBackwardCore(Tensor x, Tensor dy, Tensor dx, bool accumulate) =>
         ForChunks(x.Length, new EluBackwardChunk(D(x), D(dy), D(dx), accumulate));
 
-    /// <summary>y = ELU(x) on [start, start + length); 512-bit vectors and <see cref="SimdExp"/> where accelerated.</summary>
+    /// <summary>y = ELU(x) on [start, start + length).</summary>
     private readonly struct EluChunk(float[] xd, float[] yd) : IChunkBody
     {
-        public void Run(int start, int len)
+        public void Run(int start, int len) => EluSpan(xd.AsSpan(start, len), yd.AsSpan(start, len));
+    }
+
+    /// <summary>y = ELU(x) (y may be x): 512-bit vectors and <see cref="SimdExp"/> where accelerated, then <see cref="Vector{T}"/>, then scalars.</summary>
+    private static void EluSpan(ReadOnlySpan<float> x, Span<float> y)
+    {
+        int done = 0;
+        if (Vector512.IsHardwareAccelerated)
         {
-            int done = 0;
-            if (Vector512.IsHardwareAccelerated)
+            var xw = MemoryMarshal.Cast<float, Vector512<float>>(x);
+            var yw = MemoryMarshal.Cast<float, Vector512<float>>(y);
+            for (int i = 0; i < xw.Length; i++)
             {
-                var xw = MemoryMarshal.Cast<float, Vector512<float>>(xd.AsSpan(start, len));
-                var yw = MemoryMarshal.Cast<float, Vector512<float>>(yd.AsSpan(start, len));
-                for (int i = 0; i < xw.Length; i++)
-                {
-                    var v = xw[i];
-                    yw[i] = Vector512.ConditionalSelect(Vector512.GreaterThan(v, Vector512<float>.Zero), v, SimdExp.NonPositive(v) - Vector512<float>.One);
-                }
-
-                done = xw.Length * Vector512<float>.Count;
+                var v = xw[i];
+                yw[i] = Vector512.ConditionalSelect(Vector512.GreaterThan(v, Vector512<float>.Zero), v, SimdExp.NonPositive(v) - Vector512<float>.One);
             }
 
-            var xv = MemoryMarshal.Cast<float, Vector<float>>(xd.AsSpan(start + done, len - done));
-            var yv = MemoryMarshal.Cast<float, Vector<float>>(yd.AsSpan(start + done, len - done));
-            for (int i = 0; i < xv.Length; i++)
-            {
-                var v = xv[i];
-                yv[i] = Vector.ConditionalSelect(Vector.GreaterThan(v, Vector<float>.Zero), v, Vector.Exp(Vector.Min(v, Vector<float>.Zero)) - Vector<float>.One);
-            }
+            done = xw.Length * Vector512<float>.Count;
+        }
 
-            for (int i = start + done + xv.Length * Vector<float>.Count; i < start + len; i++)
-            {
-                float v = xd[i];
-                yd[i] = v > 0f ? v : MathF.Exp(v) - 1f;
-            }
+        var xv = MemoryMarshal.Cast<float, Vector<float>>(x[done..]);
+        var yv = MemoryMarshal.Cast<float, Vector<float>>(y[done..]);
+        for (int i = 0; i < xv.Length; i++)
+        {
+            var v = xv[i];
+            yv[i] = Vector.ConditionalSelect(Vector.GreaterThan(v, Vector<float>.Zero), v, Vector.Exp(Vector.Min(v, Vector<float>.Zero)) - Vector<float>.One);
+        }
+
+        for (int i = done + xv.Length * Vector<float>.Count; i < x.Length; i++)
+        {
+            float v = x[i];
+            y[i] = v > 0f ? v : MathF.Exp(v) - 1f;
         }
     }
 
