@@ -281,7 +281,6 @@ public sealed class DsmTrainer : IDisposable
         }
     }
 
-    /// <summary>Scales the gradients to the clip norm when their global L2 norm exceeds it; returns the norm before.</summary>
     /// <summary>
     /// Scales the gradients down to a global norm of <see cref="TrainerOptions.GradientClip"/> when above it; returns
     /// the norm before. The squared norms are summed on the device and read once (not once per parameter tensor,
