@@ -153,14 +153,7 @@ public sealed class DataConsistencyStep : IDisposable
             throw new InvalidOperationException("TweedieVjpBoth needs a joint step (a noise model).");
         }
 
-        if (Concurrent)
-        {
-            Backend.RunConcurrently(2, new BothVjps(this));
-            return;
-        }
-
-        TweedieVjp(SignalScore, SignalScratch, SignalScratch2);
-        TweedieVjp(NoiseScore!, NoiseScratch!, NoiseScratch2!);
+        ConcurrentPair.Run(Backend, Concurrent, new BothVjps(this));
     }
 
     /// <summary>Whether the two networks' passes run at the same time (set by the sampler).</summary>

@@ -122,8 +122,9 @@ public sealed class JointSampler
             return float.IsFinite(checkHost[0]);
         }
 
-        var networks = new NetworkPair(backend, _signal, _noise);
-        step.Concurrent = joint && options.ConcurrentNetworks;
+        bool concurrent = joint && options.ConcurrentNetworks;
+        var networks = new NetworkPair(backend, _signal, _noise, concurrent);
+        step.Concurrent = concurrent;
         var clock = Stopwatch.StartNew();
         var sigma = new float[batch];
         for (int i = 0; i < options.Steps; i++)
@@ -139,10 +140,9 @@ public sealed class JointSampler
                 random.Fill(zn!, 3, i);
             }
 
-            using var sx = joint && options.ConcurrentNetworks
-                ? networks.Evaluate(x, n!, sigma, options.Rule.NeedsJacobian)
-                : _signal.Evaluate(x, sigma, options.Rule.NeedsJacobian);
-            using var sn = !joint ? null : options.ConcurrentNetworks ? networks.Noise! : _noise!.Evaluate(n!, sigma, options.Rule.NeedsJacobian);
+            networks.Evaluate(x, n, sigma, options.Rule.NeedsJacobian);
+            using var sx = networks.Signal!;
+            using var sn = networks.Noise;
             step.Beta = beta;
             step.X = x;
             step.SignalScore = sx;
@@ -196,25 +196,39 @@ public sealed class JointSampler
         return new PosteriorSamples(count, k, signalShape, joint ? measurementShape : null, xs, ns);
     }
 
-    /// <summary>Both networks of a joint step evaluated through <see cref="ComputeBackend.RunConcurrently{TWork}"/>.</summary>
-    private sealed class NetworkPair(ComputeBackend backend, IScoreModel signal, IScoreModel? noise)
+    /// <summary>
+    /// The networks of one step: the signal's, and in joint mode the noise's, side by side when
+    /// <paramref name="concurrent"/> (<see cref="ConcurrentPair"/>). The caller disposes both evaluations.
+    /// </summary>
+    private sealed class NetworkPair(ComputeBackend backend, IScoreModel signal, IScoreModel? noise, bool concurrent)
     {
+        private readonly IScoreModel _signal = signal;
+        private readonly IScoreModel? _noise = noise;
         private readonly ScoreEvaluation?[] _results = new ScoreEvaluation?[2];
         private Tensor? _x, _n;
         private float[]? _sigma;
         private bool _needVjp;
 
-        /// <summary>The noise network's evaluation from the last <see cref="Evaluate"/>; the caller disposes it.</summary>
+        /// <summary>The signal network's evaluation from the last <see cref="Evaluate"/>.</summary>
+        public ScoreEvaluation? Signal => _results[0];
+
+        /// <summary>The noise network's evaluation from the last <see cref="Evaluate"/> (null in single-prior mode).</summary>
         public ScoreEvaluation? Noise => _results[1];
 
-        /// <summary>Evaluates both networks (the noise one at <paramref name="n"/>); returns the signal's evaluation.</summary>
-        public ScoreEvaluation Evaluate(Tensor x, Tensor n, float[] sigma, bool needVjp)
+        /// <summary>Evaluates the signal network at <paramref name="x"/> and the noise network, if any, at <paramref name="n"/>.</summary>
+        public void Evaluate(Tensor x, Tensor? n, float[] sigma, bool needVjp)
         {
             (_x, _n, _sigma, _needVjp) = (x, n, sigma, needVjp);
             _results[0] = _results[1] = null;
+            if (_noise is null)
+            {
+                _results[0] = _signal.Evaluate(x, sigma, needVjp);
+                return;
+            }
+
             try
             {
-                backend.RunConcurrently(2, new Work(this));
+                ConcurrentPair.Run(backend, concurrent, new Work(this));
             }
             catch
             {
@@ -222,20 +236,14 @@ public sealed class JointSampler
                 _results[1]?.Dispose();
                 throw;
             }
-
-            return _results[0]!;
         }
 
         private readonly struct Work(NetworkPair pair) : IConcurrentWork
         {
             public void Run(int index) => pair._results[index] = index == 0
-                ? pair.Signal.Evaluate(pair._x!, pair._sigma!, pair._needVjp)
-                : pair.NoiseModel.Evaluate(pair._n!, pair._sigma!, pair._needVjp);
+                ? pair._signal.Evaluate(pair._x!, pair._sigma!, pair._needVjp)
+                : pair._noise!.Evaluate(pair._n!, pair._sigma!, pair._needVjp);
         }
-
-        private IScoreModel Signal => signal;
-
-        private IScoreModel NoiseModel => noise!;
     }
 
     private static void ApplyTweedie(IScoreModel model, Tensor state, float[] sigma, float beta)
