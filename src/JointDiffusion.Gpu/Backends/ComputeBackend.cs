@@ -713,6 +713,12 @@ public abstract class ComputeBackend : IDisposable
     /// <summary>The pools of items 0 … count − 1 of <see cref="RunConcurrently{TWork}"/>, created on first use.</summary>
     private ConcurrentItemPools[] ItemPools(int count)
     {
+        var pools = Volatile.Read(ref _itemPools);
+        if (pools.Length >= count)
+        {
+            return pools; // the usual case: every call after the first, without the lock
+        }
+
         lock (_itemPoolsLock)
         {
             if (_itemPools.Length < count)
@@ -724,7 +730,7 @@ public abstract class ComputeBackend : IDisposable
                     grown[i] = new ConcurrentItemPools(this, new TensorPool(CreateStorage));
                 }
 
-                _itemPools = grown;
+                Volatile.Write(ref _itemPools, grown);
             }
 
             return _itemPools;
