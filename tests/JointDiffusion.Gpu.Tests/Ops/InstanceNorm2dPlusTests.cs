@@ -1,3 +1,5 @@
+using JointDiffusion.Gpu.Backends;
+using JointDiffusion.Gpu.Tensors;
 using JointDiffusion.Gpu.Tests.Reference;
 using static JointDiffusion.Gpu.Tests.Reference.ReferenceOps;
 
@@ -53,6 +55,26 @@ public sealed class InstanceNorm2dPlusTests(BackendFixture fixture)
         RandomArrays.Uniform(seed + 2, c.C, 0.5, 1.5),
         RandomArrays.Uniform(seed + 3, c.C));
 
+    /// <summary>A case's x, α, γ, β on a backend, disposed together.</summary>
+    private sealed class Uploaded(ComputeBackend backend, Case c, double[] x, double[] alpha, double[] gamma, double[] beta) : IDisposable
+    {
+        public Tensor X { get; } = backend.Upload(x, c.N, c.C, c.H, c.W);
+
+        public Tensor Alpha { get; } = backend.Upload(alpha, c.C);
+
+        public Tensor Gamma { get; } = backend.Upload(gamma, c.C);
+
+        public Tensor Beta { get; } = backend.Upload(beta, c.C);
+
+        public void Dispose()
+        {
+            X.Dispose();
+            Alpha.Dispose();
+            Gamma.Dispose();
+            Beta.Dispose();
+        }
+    }
+
     /// <summary>κ of the remarks, from the reference stats.</summary>
     private static double Condition(double[] x, double[] stats, Case c)
     {
@@ -88,10 +110,8 @@ public sealed class InstanceNorm2dPlusTests(BackendFixture fixture)
         var c = new Case(n, channels, h, w, scaleLo);
         var backend = fixture.Get(backendName);
         var (x, alpha, gamma, beta) = Inputs(c, 500);
-        using var tx = backend.Upload(x, c.N, c.C, c.H, c.W);
-        using var ta = backend.Upload(alpha, c.C);
-        using var tg = backend.Upload(gamma, c.C);
-        using var tb = backend.Upload(beta, c.C);
+        using var inputs = new Uploaded(backend, c, x, alpha, gamma, beta);
+        var (tx, ta, tg, tb) = (inputs.X, inputs.Alpha, inputs.Gamma, inputs.Beta);
         using var ty = backend.Filled(float.NaN, c.N, c.C, c.H, c.W);
         using var tstats = backend.Filled(float.NaN, c.N, 2 * c.C + 2);
 
@@ -125,10 +145,8 @@ public sealed class InstanceNorm2dPlusTests(BackendFixture fixture)
         var c = new Case(n, channels, h, w, scaleLo);
         var backend = fixture.Get(backendName);
         var (x, alpha, gamma, beta) = Inputs(c, 550);
-        using var tx = backend.Upload(x, c.N, c.C, c.H, c.W);
-        using var ta = backend.Upload(alpha, c.C);
-        using var tg = backend.Upload(gamma, c.C);
-        using var tb = backend.Upload(beta, c.C);
+        using var inputs = new Uploaded(backend, c, x, alpha, gamma, beta);
+        var (tx, ta, tg, tb) = (inputs.X, inputs.Alpha, inputs.Gamma, inputs.Beta);
         using var ty = backend.Filled(float.NaN, c.N, c.C, c.H, c.W);
         using var tstats = backend.Filled(float.NaN, c.N, 2 * c.C + 2);
         using var plain = backend.Filled(float.NaN, c.N, c.C, c.H, c.W);
@@ -157,11 +175,9 @@ public sealed class InstanceNorm2dPlusTests(BackendFixture fixture)
         var initA = RandomArrays.Uniform(606, c.C);
         var initG = RandomArrays.Uniform(607, c.C);
         var initB = RandomArrays.Uniform(608, c.C);
-        using var tx = backend.Upload(x, c.N, c.C, c.H, c.W);
+        using var inputs = new Uploaded(backend, c, x, alpha, gamma, beta);
+        var (tx, ta, tg, tb) = (inputs.X, inputs.Alpha, inputs.Gamma, inputs.Beta);
         using var tdy = backend.Upload(dy, c.N, c.C, c.H, c.W);
-        using var ta = backend.Upload(alpha, c.C);
-        using var tg = backend.Upload(gamma, c.C);
-        using var tb = backend.Upload(beta, c.C);
         using var ty = backend.Allocate(tx.Shape);
         using var tstats = backend.Allocate(new(c.N, 2 * c.C + 2));
         backend.InstanceNorm2dPlus(tx, ta, tg, tb, ty, tstats);
@@ -206,11 +222,9 @@ public sealed class InstanceNorm2dPlusTests(BackendFixture fixture)
         var c = new Case(2, 3, 4, 5, 0.5);
         var (x, alpha, gamma, beta) = Inputs(c, 700);
         var dy = RandomArrays.Uniform(704, x.Length);
-        using var tx = backend.Upload(x, c.N, c.C, c.H, c.W);
+        using var inputs = new Uploaded(backend, c, x, alpha, gamma, beta);
+        var (tx, ta, tg, tb) = (inputs.X, inputs.Alpha, inputs.Gamma, inputs.Beta);
         using var tdy = backend.Upload(dy, c.N, c.C, c.H, c.W);
-        using var ta = backend.Upload(alpha, c.C);
-        using var tg = backend.Upload(gamma, c.C);
-        using var tb = backend.Upload(beta, c.C);
         using var ty = backend.Allocate(tx.Shape);
         using var tstats = backend.Allocate(new(c.N, 2 * c.C + 2));
         backend.InstanceNorm2dPlus(tx, ta, tg, tb, ty, tstats);
