@@ -325,32 +325,47 @@ internal static class SimdWinograd
         }
     }
 
-    /// <summary>U[ξ][i][o] = (G g Gᵀ)[ξ] for input channel <paramref name="i"/>, 16 output channels at a time.</summary>
+    /// <summary>
+    /// U[ξ][i][o] = (G g Gᵀ)[ξ] for input channel <paramref name="i"/>, 16 output channels at a time: the 16 output
+    /// channels' taps (9 contiguous floats each, in either orientation) are read as the rows of a 16x16 block straight
+    /// from the weights, which <see cref="SimdTranspose16"/> turns into one vector of 16 output channels per tap.
+    /// </summary>
     [SkipLocalsInit]
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void TransformFilters(float[] weight, bool transposedRotated, float[] u, in Channels c, int i)
     {
-        Span<float> taps = stackalloc float[9 * Lanes];
+        Span<float> tile = stackalloc float[2 * Lanes * Lanes];
         Span<Vector512<float>> half = stackalloc Vector512<float>[6 * 3];
+        ref float rows = ref MemoryMarshal.GetReference(tile);
+        ref float taps = ref Unsafe.Add(ref rows, Lanes * Lanes);
         ref float u0 = ref MemoryMarshal.GetArrayDataReference(u);
         nuint pointStride = (nuint)(c.In * c.OutPadded);
+        // Taps of W(o, i): weight[o, i, t] or, transposed and rotated, weight[i, o, 8 − t] (reversed by Tap).
+        int rowStride = transposedRotated ? 9 : c.In * 9;
         for (int block = 0; block < c.OutPadded / Lanes; block++)
         {
-            for (int lane = 0; lane < Lanes; lane++)
+            int live = Math.Min(Lanes, c.Out - block * Lanes);
+            int start = (transposedRotated ? i * c.Out + block * Lanes : block * Lanes * c.In + i) * 9;
+            if (live == Lanes && start + (long)(Lanes - 1) * rowStride + Lanes <= weight.Length)
             {
-                int o = block * Lanes + lane;
-                for (int t = 0; t < 9; t++)
+                // Each row reads 16 floats: its 9 taps, and 7 that land in columns of the transpose never read.
+                SimdTranspose16.Transpose(ref weight[start], (nuint)rowStride, ref taps, Lanes);
+            }
+            else
+            {
+                // The last block: partial, or its last row would read past the array.
+                tile[..(Lanes * Lanes)].Clear();
+                for (int lane = 0; lane < live; lane++)
                 {
-                    taps[t * Lanes + lane] = o >= c.Out ? 0f
-                        : transposedRotated ? weight[(i * c.Out + o) * 9 + 8 - t] : weight[(o * c.In + i) * 9 + t];
+                    weight.AsSpan(start + lane * rowStride, 9).CopyTo(tile.Slice(lane * Lanes, 9));
                 }
+
+                SimdTranspose16.Transpose(ref rows, Lanes, ref taps, Lanes);
             }
 
-            ref float g = ref MemoryMarshal.GetReference(taps);
             for (int kj = 0; kj < 3; kj++)
             {
-                Filter(Vector512.LoadUnsafe(ref g, (nuint)(kj * Lanes)), Vector512.LoadUnsafe(ref g, (nuint)((3 + kj) * Lanes)),
-                    Vector512.LoadUnsafe(ref g, (nuint)((6 + kj) * Lanes)),
+                Filter(Tap(ref taps, kj, transposedRotated), Tap(ref taps, 3 + kj, transposedRotated), Tap(ref taps, 6 + kj, transposedRotated),
                     out half[kj], out half[3 + kj], out half[6 + kj], out half[9 + kj], out half[12 + kj], out half[15 + kj]);
             }
 
@@ -362,6 +377,10 @@ internal static class SimdWinograd
             }
         }
     }
+
+    /// <summary>Tap t of the 16 output channels in the transposed block (tap 8 − t when the weights are rotated).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> Tap(ref float taps, int t, bool rotated) => Vector512.LoadUnsafe(ref taps, (nuint)((rotated ? 8 - t : t) * Lanes));
 
     // ---------------------------------------------------------------- pass 2: tile transforms
 
