@@ -1,4 +1,6 @@
 using System.Buffers;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 
 namespace JointDiffusion.Gpu.Backends.Simd;
 
@@ -28,4 +30,49 @@ internal static class SimdScratch
 
     /// <summary>Double scratch (inside an item of <see cref="ComputeBackend.RunConcurrently{TWork}"/>, the item's own).</summary>
     public static ArrayPool<double> Doubles => ConcurrentItemPools.Current?.Doubles ?? SharedDoubles;
+
+    /// <summary>
+    /// Float scratch of at least <paramref name="length"/> floats from a 64-byte boundary on (one cache line, one
+    /// Vector512), for kernels that store whole vectors into it: a store that straddles two lines costs about twice
+    /// one that does not (a transposing copy into a line-aligned buffer ran 1.7x faster than into one 16 bytes off,
+    /// measured). Return it with <see cref="Return(AlignedFloats)"/>.
+    /// </summary>
+    public static AlignedFloats RentAligned(int length)
+    {
+        var array = Floats.Rent(length + AlignedFloats.Slack);
+        return new AlignedFloats(array, AlignedFloats.OffsetOf(array));
+    }
+
+    /// <summary>Returns scratch from <see cref="RentAligned"/> to the pool it came from.</summary>
+    public static void Return(AlignedFloats scratch) => Floats.Return(scratch.Array);
+}
+
+/// <summary>
+/// A float array and the index of its first element on a 64-byte boundary. Indices are relative to that element, so
+/// the view stays correct if the garbage collector moves the array; only the alignment is lost then (large and
+/// pinned arrays do not move).
+/// </summary>
+internal readonly struct AlignedFloats(float[] array, int offset)
+{
+    /// <summary>Floats to allocate beyond the length needed, to leave room to align: 15 at most are skipped.</summary>
+    public const int Slack = 15;
+
+    /// <summary>The whole array.</summary>
+    public float[] Array { get; } = array;
+
+    /// <summary>Index in <see cref="Array"/> of element 0 of the view.</summary>
+    public int Offset { get; } = offset;
+
+    /// <summary>Element 0 of the view.</summary>
+    public ref float Start => ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(Array), Offset);
+
+    /// <summary>Elements <paramref name="start"/> … start + length − 1 of the view.</summary>
+    public Span<float> Slice(int start, int length) => Array.AsSpan(Offset + start, length);
+
+    /// <summary>Index of the first element of <paramref name="array"/> at a 64-byte boundary where it is now.</summary>
+    public static unsafe int OffsetOf(float[] array)
+    {
+        nuint address = (nuint)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(array));
+        return (int)((64 - (address & 63)) & 63) / sizeof(float);
+    }
 }

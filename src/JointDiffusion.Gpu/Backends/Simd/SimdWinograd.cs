@@ -111,10 +111,10 @@ internal static class SimdWinograd
         }
 
         var c = new Channels(inChannels, outChannels, tiling.Tiles);
-        float[] packed = SimdScratch.Floats.Rent(samples * tiling.BufferHeight * tiling.BufferWidth * c.InPadded);
+        var packed = SimdScratch.RentAligned(samples * tiling.BufferHeight * tiling.BufferWidth * c.InPadded);
         int filterLength = Points * inChannels * c.OutPadded;
         var entry = filters?.Find(weight, transposedRotated, inChannels, outChannels, filterLength);
-        float[] u = entry?.Transformed ?? SimdScratch.Floats.Rent(filterLength);
+        var u = entry?.Transformed ?? SimdScratch.RentAligned(filterLength);
         float[] biasPadded = SimdScratch.Floats.Rent(c.OutPadded);
         int[] origins = SimdScratch.Ints.Rent(tiling.RowTiles + tiling.ColumnTiles);
         try
@@ -156,10 +156,10 @@ internal static class SimdWinograd
             SimdScratch.Floats.Return(biasPadded);
             if (entry is null)
             {
-                SimdScratch.Floats.Return(u);
+                SimdScratch.Return(u);
             }
 
-            SimdScratch.Floats.Return(packed);
+            SimdScratch.Return(packed);
         }
     }
 
@@ -189,9 +189,9 @@ internal static class SimdWinograd
         int chunkTiles = Math.Min(c.Tiles, Math.Max(RowGroup, WeightGradientChunkBytes / (4 * Points * (c.InPadded + c.OutPadded))));
         int chunks = Math.Max(CeilDiv(c.Tiles, chunkTiles), Math.Min(workers.Concurrency, CeilDiv(c.Tiles, RowGroup)));
         int partialLength = Points * inRows * c.OutPadded;
-        float[] packed = SimdScratch.Floats.Rent(samples * tiling.BufferHeight * tiling.BufferWidth * c.InPadded);
-        float[] packedDy = SimdScratch.Floats.Rent(outPlanes * c.OutPadded);
-        float[] partials = SimdScratch.Floats.Rent(chunks * partialLength);
+        var packed = SimdScratch.RentAligned(samples * tiling.BufferHeight * tiling.BufferWidth * c.InPadded);
+        var packedDy = SimdScratch.RentAligned(outPlanes * c.OutPadded);
+        var partials = SimdScratch.RentAligned(chunks * partialLength);
         int[] origins = SimdScratch.Ints.Rent(tiling.RowTiles + tiling.ColumnTiles);
         try
         {
@@ -206,9 +206,9 @@ internal static class SimdWinograd
         finally
         {
             SimdScratch.Ints.Return(origins);
-            SimdScratch.Floats.Return(partials);
-            SimdScratch.Floats.Return(packedDy);
-            SimdScratch.Floats.Return(packed);
+            SimdScratch.Return(partials);
+            SimdScratch.Return(packedDy);
+            SimdScratch.Return(packed);
         }
     }
 
@@ -232,7 +232,7 @@ internal static class SimdWinograd
     // ---------------------------------------------------------------- pass 1: packing and the filter transform
 
     /// <summary>Item &lt; rows: one row of the padded NHWC input; then the filter transform of <see cref="FilterGroup"/> input channels.</summary>
-    private readonly struct PackAndFilter(float[] source, float[] packed, float[] weight, bool transposedRotated, float[] u,
+    private readonly struct PackAndFilter(float[] source, AlignedFloats packed, float[] weight, bool transposedRotated, AlignedFloats u,
         SimdWinogradTiling tiling, Channels c, int rows) : IParallelBody
     {
         public void Run(int item)
@@ -253,7 +253,7 @@ internal static class SimdWinograd
     }
 
     /// <summary>Item &lt; rows: one row of the padded NHWC input; then one row of the NHWC output gradient.</summary>
-    private readonly struct PackBoth(float[] x, float[] dy, float[] packed, float[] packedDy, SimdWinogradTiling tiling, Channels c, int rows)
+    private readonly struct PackBoth(float[] x, float[] dy, AlignedFloats packed, AlignedFloats packedDy, SimdWinogradTiling tiling, Channels c, int rows)
         : IParallelBody
     {
         public void Run(int item)
@@ -267,7 +267,7 @@ internal static class SimdWinograd
             // dy [S][Out][Ho][Wo] → [S][Ho][Wo][OutPadded], the padding channels zero.
             int r = item - rows, s = r / tiling.OutHeight, row = r % tiling.OutHeight;
             int wo = tiling.OutWidth, plane = tiling.OutHeight * wo;
-            ToChannelsLast(ref dy[s * c.Out * plane + row * wo], plane, c.Out, wo, ref packedDy[r * wo * c.OutPadded], c.OutPadded);
+            ToChannelsLast(ref dy[s * c.Out * plane + row * wo], plane, c.Out, wo, ref Unsafe.Add(ref packedDy.Start, r * wo * c.OutPadded), c.OutPadded);
         }
     }
 
@@ -276,11 +276,11 @@ internal static class SimdWinograd
     /// columns pad …, zeros elsewhere (and in the padding channels).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void PackRow(float[] source, float[] packed, in SimdWinogradTiling tiling, int channels, int channelsPadded, int item)
+    private static void PackRow(float[] source, in AlignedFloats packed, in SimdWinogradTiling tiling, int channels, int channelsPadded, int item)
     {
         int s = item / tiling.BufferHeight, r = item % tiling.BufferHeight;
         int rowLength = tiling.BufferWidth * channelsPadded;
-        var destination = packed.AsSpan(item * rowLength, rowLength);
+        var destination = packed.Slice(item * rowLength, rowLength);
         int sourceRow = r - tiling.Pad;
         int first = Math.Max(0, tiling.Pad), end = Math.Min(tiling.PaddedWidth, tiling.Width + tiling.Pad);
         if (r >= tiling.PaddedHeight || sourceRow < 0 || sourceRow >= tiling.Height || end <= first)
@@ -345,13 +345,13 @@ internal static class SimdWinograd
     /// </summary>
     [SkipLocalsInit]
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void TransformFilters(float[] weight, bool transposedRotated, float[] u, in Channels c, int i)
+    private static void TransformFilters(float[] weight, bool transposedRotated, in AlignedFloats u, in Channels c, int i)
     {
         Span<float> tile = stackalloc float[2 * Lanes * Lanes];
         Span<Vector512<float>> half = stackalloc Vector512<float>[6 * 3];
         ref float rows = ref MemoryMarshal.GetReference(tile);
         ref float taps = ref Unsafe.Add(ref rows, Lanes * Lanes);
-        ref float u0 = ref MemoryMarshal.GetArrayDataReference(u);
+        ref float u0 = ref u.Start;
         nuint pointStride = (nuint)(c.In * c.OutPadded);
         // Taps of W(o, i): weight[o, i, t] or, transposed and rotated, weight[i, o, 8 − t] (reversed by Tap).
         int rowStride = transposedRotated ? 9 : c.In * 9;
@@ -403,23 +403,23 @@ internal static class SimdWinograd
     /// share of Mw[ξ] = V[ξ]ᵀ·Z[ξ] (a sum over its tiles) into its own slice of the partials; the slices are summed in
     /// chunk order afterwards, so the result does not depend on which thread ran which chunk.
     /// </summary>
-    private readonly struct ChunkProducts(float[] packed, float[] packedDy, float[] partials, int[] origins, SimdWinogradTiling tiling,
+    private readonly struct ChunkProducts(AlignedFloats packed, AlignedFloats packedDy, AlignedFloats partials, int[] origins, SimdWinogradTiling tiling,
         Channels c, int inRows, int chunks) : IParallelBody
     {
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Run(int chunk)
         {
             int first = (int)((long)chunk * c.Tiles / chunks), end = (int)((long)(chunk + 1) * c.Tiles / chunks), tiles = end - first;
-            float[] v = SimdScratch.Floats.Rent(Points * tiles * c.InPadded + RowGroup);
-            float[] z = SimdScratch.Floats.Rent(Points * tiles * c.OutPadded);
+            var v = SimdScratch.RentAligned(Points * tiles * c.InPadded + RowGroup);
+            var z = SimdScratch.RentAligned(Points * tiles * c.OutPadded);
             try
             {
-                v.AsSpan(Points * tiles * c.InPadded, RowGroup).Clear(); // read (and dropped) by the last row block
-                TransformInputs(packed, ref v[0], (nuint)(tiles * c.InPadded), c.InPadded, origins, tiling, c, first, end);
-                TransformOutputGradients(packedDy, ref z[0], (nuint)(tiles * c.OutPadded), origins, tiling, c, first, end);
-                ref float v0 = ref MemoryMarshal.GetArrayDataReference(v);
-                ref float z0 = ref MemoryMarshal.GetArrayDataReference(z);
-                ref float mw = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(partials), chunk * Points * inRows * c.OutPadded);
+                v.Slice(Points * tiles * c.InPadded, RowGroup).Clear(); // read (and dropped) by the last row block
+                ref float v0 = ref v.Start;
+                ref float z0 = ref z.Start;
+                TransformInputs(ref packed.Start, ref v0, (nuint)(tiles * c.InPadded), c.InPadded, origins, tiling, c, first, end);
+                TransformOutputGradients(ref packedDy.Start, ref z0, (nuint)(tiles * c.OutPadded), origins, tiling, c, first, end);
+                ref float mw = ref Unsafe.Add(ref partials.Start, chunk * Points * inRows * c.OutPadded);
                 for (int xi = 0; xi < Points; xi++)
                 {
                     Multiply(ref Unsafe.Add(ref v0, xi * tiles * c.InPadded), 1, (nuint)c.InPadded, tiles,
@@ -429,8 +429,8 @@ internal static class SimdWinograd
             }
             finally
             {
-                SimdScratch.Floats.Return(z);
-                SimdScratch.Floats.Return(v);
+                SimdScratch.Return(z);
+                SimdScratch.Return(v);
             }
         }
     }
@@ -441,11 +441,10 @@ internal static class SimdWinograd
     /// </summary>
     [SkipLocalsInit]
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void TransformInputs(float[] packed, ref float destination0, nuint pointStride, int tileStride, int[] origins,
+    private static void TransformInputs(ref float packed, ref float destination0, nuint pointStride, int tileStride, int[] origins,
         in SimdWinogradTiling tiling, in Channels c, int first, int end)
     {
         Span<Vector512<float>> half = stackalloc Vector512<float>[Points];
-        ref float x0 = ref MemoryMarshal.GetArrayDataReference(packed);
         int d = tiling.Dilation, bw = tiling.BufferWidth;
         nuint colStep = (nuint)(d * c.InPadded), rowStep = (nuint)(d * bw * c.InPadded);
         for (int t = first; t < end; t++)
@@ -454,7 +453,7 @@ internal static class SimdWinograd
             int r0 = origins[rem / tiling.ColumnTiles], c0 = origins[tiling.RowTiles + rem % tiling.ColumnTiles];
             for (int block = 0; block < c.InPadded; block += Lanes)
             {
-                ref float corner = ref Unsafe.Add(ref x0, ((s * tiling.BufferHeight + r0) * bw + c0) * c.InPadded + block);
+                ref float corner = ref Unsafe.Add(ref packed, ((s * tiling.BufferHeight + r0) * bw + c0) * c.InPadded + block);
                 for (int b = 0; b < 6; b++)
                 {
                     ref float column = ref Unsafe.Add(ref corner, (nuint)b * colStep);
@@ -480,7 +479,7 @@ internal static class SimdWinograd
     /// </summary>
     [SkipLocalsInit]
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void TransformOutputGradients(float[] packedDy, ref float z0, nuint pointStride, int[] origins, in SimdWinogradTiling tiling,
+    private static void TransformOutputGradients(ref float packedDy, ref float z0, nuint pointStride, int[] origins, in SimdWinogradTiling tiling,
         in Channels c, int first, int end)
     {
         Span<Vector512<float>> grid = stackalloc Vector512<float>[16];
@@ -499,7 +498,7 @@ internal static class SimdWinograd
                     {
                         int col = c0 + j * d;
                         grid[4 * i + j] = row < ho && col < wo
-                            ? Vector512.LoadUnsafe(ref packedDy[((s * ho + row) * wo + col) * c.OutPadded + block])
+                            ? Vector512.LoadUnsafe(ref packedDy, (nuint)(((s * ho + row) * wo + col) * c.OutPadded + block))
                             : Vector512<float>.Zero;
                     }
                 }
@@ -581,7 +580,7 @@ internal static class SimdWinograd
     /// input transform (V, all input channels), the 36 products M[ξ] = V[ξ]·U[ξ] for the run's columns, and the
     /// output transform, stored into the destination planes.
     /// </summary>
-    private readonly struct TileBlocks(float[] packed, float[] u, float[] bias, float[] destination, int[] origins, SimdWinogradTiling tiling,
+    private readonly struct TileBlocks(AlignedFloats packed, AlignedFloats u, float[] bias, float[] destination, int[] origins, SimdWinogradTiling tiling,
         Channels c, int columnChunks, bool accumulate) : IParallelBody
     {
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -593,19 +592,19 @@ internal static class SimdWinograd
             // Tile-major blocks: a tile's 36 transformed points lie together ([tile][ξ][channel]), so each transform
             // reads or writes one contiguous run, and a product's rows are 36 points apart.
             int inTile = Points * c.InPadded, outTile = Points * columns;
-            float[] v = SimdScratch.Floats.Rent(Points * RowGroup * c.InPadded);
-            float[] m = SimdScratch.Floats.Rent(Points * RowGroup * columns);
+            var v = SimdScratch.RentAligned(Points * RowGroup * c.InPadded);
+            var m = SimdScratch.RentAligned(Points * RowGroup * columns);
             try
             {
-                ref float v0 = ref MemoryMarshal.GetArrayDataReference(v);
-                ref float m0 = ref MemoryMarshal.GetArrayDataReference(m);
-                ref float u0 = ref MemoryMarshal.GetArrayDataReference(u);
-                TransformInputs(packed, ref v0, (nuint)c.InPadded, inTile, origins, tiling, c, first, end);
+                ref float v0 = ref v.Start;
+                ref float m0 = ref m.Start;
+                ref float u0 = ref u.Start;
+                TransformInputs(ref packed.Start, ref v0, (nuint)c.InPadded, inTile, origins, tiling, c, first, end);
                 if (end - first < RowGroup)
                 {
                     // The kernels' last row block reads past the block's tiles: zeros there, not leftovers (a denormal
                     // would slow every multiply-add of its row).
-                    v.AsSpan((end - first) * inTile, (RowGroup - (end - first)) * inTile).Clear();
+                    v.Slice((end - first) * inTile, (RowGroup - (end - first)) * inTile).Clear();
                 }
 
                 for (int xi = 0; xi < Points; xi++)
@@ -619,8 +618,8 @@ internal static class SimdWinograd
             }
             finally
             {
-                SimdScratch.Floats.Return(m);
-                SimdScratch.Floats.Return(v);
+                SimdScratch.Return(m);
+                SimdScratch.Return(v);
             }
         }
 
@@ -702,7 +701,7 @@ internal static class SimdWinograd
     /// i writes runs of 9 floats next to those of i ± 1), 16 output channels at a time, Mw being the sum of the chunks'
     /// partials (added in chunk order).
     /// </summary>
-    private readonly struct FilterGradients(float[] partials, int chunks, int partialLength, float[] dweight, Channels c, int inRows, bool accumulate)
+    private readonly struct FilterGradients(AlignedFloats partials, int chunks, int partialLength, float[] dweight, Channels c, int inRows, bool accumulate)
         : IParallelBody
     {
         public void Run(int group)
@@ -720,7 +719,7 @@ internal static class SimdWinograd
             Span<Vector512<float>> half = stackalloc Vector512<float>[3 * 6];
             Span<float> lanes = stackalloc float[2 * Lanes * Lanes];
             Span<Vector512<float>> m = stackalloc Vector512<float>[Points];
-            ref float m0 = ref MemoryMarshal.GetArrayDataReference(partials);
+            ref float m0 = ref partials.Start;
             nuint pointStride = (nuint)(inRows * c.OutPadded);
             for (int block = 0; block < c.OutPadded; block += Lanes)
             {

@@ -48,7 +48,7 @@ internal sealed class SimdWinogradFilterCache
         }
 
         int weightLength = inChannels * outChannels * 9;
-        long bytes = 4L * (weightLength + transformedLength);
+        long bytes = 4L * (weightLength + transformedLength + AlignedFloats.Slack);
         lock (_gate)
         {
             if (table.TryGetValue(weight, out entry) && entry.InChannels == inChannels && entry.OutChannels == outChannels)
@@ -81,11 +81,13 @@ internal sealed class SimdWinogradFilterCache
             InChannels = inChannels;
             OutChannels = outChannels;
             _source = new float[weightLength];
-            Transformed = new float[transformedLength];
+            // Pinned, so that the 64-byte alignment found now holds for the entry's life.
+            var transformed = GC.AllocateUninitializedArray<float>(transformedLength + AlignedFloats.Slack, pinned: true);
+            Transformed = new AlignedFloats(transformed, AlignedFloats.OffsetOf(transformed));
         }
 
         /// <summary>Releases the entry's share of the capacity when its weight array (and so the entry) is collected.</summary>
-        ~Entry() => Interlocked.Add(ref _owner._bytes, -4L * (_source.Length + Transformed.Length));
+        ~Entry() => Interlocked.Add(ref _owner._bytes, -4L * (_source.Length + Transformed.Array.Length));
 
         /// <summary>Held while the entry is checked, refreshed or read.</summary>
         public Lock Gate { get; } = new();
@@ -94,8 +96,8 @@ internal sealed class SimdWinogradFilterCache
 
         public int OutChannels { get; }
 
-        /// <summary>The transformed filters, valid when <see cref="Holds"/>.</summary>
-        public float[] Transformed { get; }
+        /// <summary>The transformed filters (from a 64-byte boundary on), valid when <see cref="Holds"/>.</summary>
+        public AlignedFloats Transformed { get; }
 
         /// <summary>Whether <see cref="Transformed"/> was computed from exactly these weights.</summary>
         public bool Holds(float[] weight) =>
