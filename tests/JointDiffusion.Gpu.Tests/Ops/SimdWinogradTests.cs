@@ -53,6 +53,7 @@ public sealed class SimdWinogradTests(ITestOutputHelper output) : IDisposable
         new(1, 20, 16, 10, 9, 3, 1),    // pad > reach: backward-data crops
         new(1, 16, 16, 1, 1, 1, 1),     // a 1x1 image
         new(2, 64, 32, 16, 16, 1, 1),   // an NCSNv2 block shape
+        new(2, 16, 20, 18, 37, 1, 1),   // four-tile rows (whole and ragged), a 2-row bottom edge, a lone tile
         new(8, 32, 32, 32, 32, 1, 1),   // NCSNv2 ngf 32 at batch 8: 512 tiles, 22 blocks
         new(8, 64, 64, 16, 16, 4, 4),   // ... its dilated 64-channel layers
     ];

@@ -624,8 +624,10 @@ internal static class SimdWinograd
         }
 
         /// <summary>
-        /// Tiles first … end − 1: Y = Aᵀ M A + bias per 16-channel block, the 4x4 pixels × 16 channels turned to
-        /// channel-major by <see cref="SimdTranspose16"/> and written (added, with accumulate) where they exist.
+        /// Tiles first … end − 1: Y = Aᵀ M A + bias per 16-channel block, turned to channel-major by
+        /// <see cref="SimdTranspose16"/> and written (added, with accumulate) where they exist. Four tiles side by side
+        /// in one tile row (no dilation, all 16 columns inside) go together: each of their 4 pixel rows is one 16x16
+        /// transpose and one 16-float store per channel (one tile at a time stored 4-float pieces, 4x the stores).
         /// </summary>
         [SkipLocalsInit]
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -633,42 +635,54 @@ internal static class SimdWinograd
         {
             Span<Vector512<float>> half = stackalloc Vector512<float>[4 * 6];
             Span<float> tile = stackalloc float[2 * Lanes * Lanes];
+            Span<Vector512<float>> rowTiles = stackalloc Vector512<float>[4 * 4 * 4];
             ref float pixels = ref MemoryMarshal.GetReference(tile);
             ref float channels = ref Unsafe.Add(ref pixels, Lanes * Lanes);
+            ref float staged = ref Unsafe.As<Vector512<float>, float>(ref MemoryMarshal.GetReference(rowTiles));
             ref float y0 = ref MemoryMarshal.GetArrayDataReference(destination);
             int d = tiling.Dilation, ho = tiling.OutHeight, wo = tiling.OutWidth, plane = ho * wo;
-            for (int t = first; t < end; t++)
+            for (int t = first; t < end;)
             {
-                int s = t / tiling.TilesPerSample, rem = t % tiling.TilesPerSample;
-                int r0 = origins[rem / tiling.ColumnTiles], c0 = origins[tiling.RowTiles + rem % tiling.ColumnTiles];
-                int rows = Math.Min(4, (ho - r0 + d - 1) / d), cols = Math.Min(4, (wo - c0 + d - 1) / d);
-                for (int block = 0; block < columns; block += Lanes)
+                int s = t / tiling.TilesPerSample, rem = t % tiling.TilesPerSample, column = rem % tiling.ColumnTiles;
+                int r0 = origins[rem / tiling.ColumnTiles], c0 = origins[tiling.RowTiles + column];
+                int rows = Math.Min(4, (ho - r0 + d - 1) / d);
+                if (d == 1 && t + 4 <= end && column + 4 <= tiling.ColumnTiles && c0 + 4 * 4 <= wo)
                 {
-                    ref float source = ref Unsafe.Add(ref m0, (t - first) * tileStride + block);
-                    for (int b = 0; b < 6; b++)
+                    for (int block = 0; block < columns; block += Lanes)
                     {
-                        nuint at = (nuint)b * pointStride;
-                        Output(Vector512.LoadUnsafe(ref source, at), Vector512.LoadUnsafe(ref source, at + 6 * pointStride),
-                            Vector512.LoadUnsafe(ref source, at + 12 * pointStride), Vector512.LoadUnsafe(ref source, at + 18 * pointStride),
-                            Vector512.LoadUnsafe(ref source, at + 24 * pointStride), Vector512.LoadUnsafe(ref source, at + 30 * pointStride),
-                            out half[b], out half[6 + b], out half[12 + b], out half[18 + b]);
+                        // rowTiles[(4i + q)·4 + j]: pixel row i, column 4q + j of the four tiles q.
+                        for (int q = 0; q < 4; q++)
+                        {
+                            Transform(ref Unsafe.Add(ref m0, (t + q - first) * tileStride + block), pointStride, half, firstColumn + block, rows,
+                                ref Unsafe.Add(ref staged, 4 * q * Lanes), 16 * Lanes);
+                        }
+
+                        int channel0 = firstColumn + block, live = Math.Min(Lanes, c.Out - channel0);
+                        for (int i = 0; i < rows; i++)
+                        {
+                            SimdTranspose16.Transpose(ref Unsafe.Add(ref staged, 16 * i * Lanes), Lanes, ref channels, Lanes);
+                            ref float row = ref Unsafe.Add(ref y0, (s * c.Out + channel0) * plane + (r0 + i) * wo + c0);
+                            for (int k = 0; k < live; k++)
+                            {
+                                ref float to = ref Unsafe.Add(ref row, k * plane);
+                                var v = Vector512.LoadUnsafe(ref channels, (nuint)(k * Lanes));
+                                (accumulate ? v + Vector512.LoadUnsafe(ref to) : v).StoreUnsafe(ref to);
+                            }
+                        }
                     }
 
-                    int channel0 = firstColumn + block;
-                    var biasVector = Vector512.LoadUnsafe(ref bias[channel0]);
-                    for (int i = 0; i < rows; i++)
-                    {
-                        Output(half[6 * i], half[6 * i + 1], half[6 * i + 2], half[6 * i + 3], half[6 * i + 4], half[6 * i + 5],
-                            out var v0, out var v1, out var v2, out var v3);
-                        (v0 + biasVector).StoreUnsafe(ref pixels, (nuint)(4 * i * Lanes));
-                        (v1 + biasVector).StoreUnsafe(ref pixels, (nuint)((4 * i + 1) * Lanes));
-                        (v2 + biasVector).StoreUnsafe(ref pixels, (nuint)((4 * i + 2) * Lanes));
-                        (v3 + biasVector).StoreUnsafe(ref pixels, (nuint)((4 * i + 3) * Lanes));
-                    }
+                    t += 4;
+                    continue;
+                }
+
+                int cols = Math.Min(4, (wo - c0 + d - 1) / d);
+                for (int block = 0; block < columns; block += Lanes)
+                {
+                    Transform(ref Unsafe.Add(ref m0, (t - first) * tileStride + block), pointStride, half, firstColumn + block, rows, ref pixels, 4 * Lanes);
 
                     // Rows past the edge were not written: their columns of the transpose are never stored.
                     SimdTranspose16.Transpose(ref pixels, Lanes, ref channels, Lanes);
-                    int live = Math.Min(Lanes, c.Out - channel0);
+                    int channel0 = firstColumn + block, live = Math.Min(Lanes, c.Out - channel0);
                     for (int k = 0; k < live; k++)
                     {
                         ref float outPlane = ref Unsafe.Add(ref y0, (s * c.Out + channel0 + k) * plane + r0 * wo + c0);
@@ -692,6 +706,37 @@ internal static class SimdWinograd
                         }
                     }
                 }
+
+                t++;
+            }
+        }
+
+        /// <summary>
+        /// One tile's Y = Aᵀ M A + bias for the 16 channels from <paramref name="channel0"/>: pixel (i, j) of its first
+        /// <paramref name="rows"/> rows, 16 channels, to target + i·rowStride + 16j.
+        /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        private void Transform(ref float source, nuint pointStride, Span<Vector512<float>> half, int channel0, int rows, ref float target, int rowStride)
+        {
+            for (int b = 0; b < 6; b++)
+            {
+                nuint at = (nuint)b * pointStride;
+                Output(Vector512.LoadUnsafe(ref source, at), Vector512.LoadUnsafe(ref source, at + 6 * pointStride),
+                    Vector512.LoadUnsafe(ref source, at + 12 * pointStride), Vector512.LoadUnsafe(ref source, at + 18 * pointStride),
+                    Vector512.LoadUnsafe(ref source, at + 24 * pointStride), Vector512.LoadUnsafe(ref source, at + 30 * pointStride),
+                    out half[b], out half[6 + b], out half[12 + b], out half[18 + b]);
+            }
+
+            var biasVector = Vector512.LoadUnsafe(ref bias[channel0]);
+            for (int i = 0; i < rows; i++)
+            {
+                Output(half[6 * i], half[6 * i + 1], half[6 * i + 2], half[6 * i + 3], half[6 * i + 4], half[6 * i + 5],
+                    out var v0, out var v1, out var v2, out var v3);
+                ref float row = ref Unsafe.Add(ref target, i * rowStride);
+                (v0 + biasVector).StoreUnsafe(ref row);
+                (v1 + biasVector).StoreUnsafe(ref row, Lanes);
+                (v2 + biasVector).StoreUnsafe(ref row, 2 * Lanes);
+                (v3 + biasVector).StoreUnsafe(ref row, 3 * Lanes);
             }
         }
     }
