@@ -22,6 +22,8 @@ public sealed class Tape : IDisposable
     private readonly List<Tensor> _owned = [];
     private readonly List<Tensor> _spareTensors = [];
     private readonly List<Variable> _variables = [];
+    private readonly List<ConvWorkspace> _workspaces = [];
+    private int _workspacesInUse;
     private int _variablesInUse;
     private bool _backwardDone;
 
@@ -57,6 +59,7 @@ public sealed class Tape : IDisposable
 
         _owned.Clear();
         _ops.Clear();
+        ClearWorkspaces();
         _variablesInUse = 0;
         _backwardDone = false;
         _root = null;
@@ -112,9 +115,11 @@ public sealed class Tape : IDisposable
         }
 
         var y = NewOutput(Shape.Nchw(xs.N, ws.N, ho, wo));
-        Backend.Conv2dForward(x.Value, w.Value, b?.Value, y, spec);
+        // Only the weight gradient reuses what a workspace keeps (the packed x and dy).
+        var workspace = w.RequiresGrad ? NewWorkspace() : null;
+        Backend.Conv2dForward(x.Value, w.Value, b?.Value, y, spec, workspace);
         ConvolutionFlops += 2L * y.Length * ws.C * ws.H * ws.W;
-        return Record(y, new OpRecord(OpKind.Conv2d, x, w, b) { Spec = spec });
+        return Record(y, new OpRecord(OpKind.Conv2d, x, w, b) { Spec = spec, Workspace = workspace });
     }
 
     private void Conv2dBackward(in OpRecord op, Tensor gy)
@@ -123,15 +128,45 @@ public sealed class Tape : IDisposable
         if (x.RequiresGrad)
         {
             bool acc = PrepareGrad(x);
-            Backend.Conv2dBackwardData(gy, w.Value, x.Grad!, op.Spec, acc);
+            Backend.Conv2dBackwardData(gy, w.Value, x.Grad!, op.Spec, acc, op.Workspace);
         }
 
         bool needW = w.RequiresGrad, needB = b is { RequiresGrad: true };
         if (needW || needB)
         {
             bool acc = PrepareGrads(needW ? w : null, needB ? b : null, null, null);
-            Backend.Conv2dBackwardWeight(x.Value, gy, needW ? w.Grad : null, needB ? b!.Grad : null, op.Spec, acc);
+            Backend.Conv2dBackwardWeight(x.Value, gy, needW ? w.Grad : null, needB ? b!.Grad : null, op.Spec, acc, op.Workspace);
         }
+
+        op.Workspace?.Clear(); // its buffers go back to the pool for the rest of the backward pass
+    }
+
+    /// <summary>A cleared workspace from this tape's spares, or a new one (null where the backend keeps nothing).</summary>
+    private ConvWorkspace? NewWorkspace()
+    {
+        if (_workspacesInUse == _workspaces.Count)
+        {
+            var created = Backend.CreateConvWorkspace();
+            if (created is null)
+            {
+                return null;
+            }
+
+            _workspaces.Add(created);
+        }
+
+        return _workspaces[_workspacesInUse++];
+    }
+
+    /// <summary>Clears every workspace handed out since the last reset and makes them spares again.</summary>
+    private void ClearWorkspaces()
+    {
+        for (int i = 0; i < _workspacesInUse; i++)
+        {
+            _workspaces[i].Clear();
+        }
+
+        _workspacesInUse = 0;
     }
 
     /// <summary>InstanceNorm++ (NCSNv2): see <see cref="ComputeBackend.InstanceNorm2dPlus"/>.</summary>
@@ -453,6 +488,8 @@ public sealed class Tape : IDisposable
 
         _owned.Clear();
         _ops.Clear();
+        ClearWorkspaces();
+        _workspaces.Clear();
         _spareTensors.Clear();
         _variables.Clear();
         _root = null;
@@ -486,6 +523,9 @@ public sealed class Tape : IDisposable
         public Tensor? Saved { get; init; }
 
         public Conv2dSpec Spec { get; init; }
+
+        /// <summary>A convolution's workspace (see <see cref="ConvWorkspace"/>), or null.</summary>
+        public ConvWorkspace? Workspace { get; init; }
 
         public int Kernel { get; init; }
 

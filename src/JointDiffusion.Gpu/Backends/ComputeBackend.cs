@@ -108,20 +108,33 @@ public abstract class ComputeBackend : IDisposable
     /// y = conv2d(x, w) + b, stride 1. x [N,Cin,H,W], w [Cout,Cin,K,K], b [Cout] or null,
     /// y [N,Cout,Ho,Wo] with Ho = spec.OutputSize(H, K).
     /// </summary>
-    public void Conv2dForward(Tensor x, Tensor w, Tensor? b, Tensor y, Conv2dSpec spec)
+    public void Conv2dForward(Tensor x, Tensor w, Tensor? b, Tensor y, Conv2dSpec spec) => Conv2dForward(x, w, b, y, spec, null);
+
+    /// <summary>
+    /// As <see cref="Conv2dForward(Tensor, Tensor, Tensor?, Tensor, Conv2dSpec)"/>, keeping in <paramref name="workspace"/>
+    /// (from <see cref="CreateConvWorkspace"/>, or null) what this backend can reuse for the convolution's backward passes.
+    /// </summary>
+    public void Conv2dForward(Tensor x, Tensor w, Tensor? b, Tensor y, Conv2dSpec spec, ConvWorkspace? workspace)
     {
         CheckConv(x, w, b, y, spec);
         long t0 = BeginOp();
-        Conv2dForwardCore(x, w, b, y, spec);
+        Conv2dForwardCore(x, w, b, y, spec, workspace);
         EndConvOp("conv2d.forward", t0, x, w, spec);
     }
 
-    /// <summary>Gradient with respect to the input: dx (+)= conv2dᵀ(dy, w). Shapes as in <see cref="Conv2dForward"/>.</summary>
-    public void Conv2dBackwardData(Tensor dy, Tensor w, Tensor dx, Conv2dSpec spec, bool accumulate)
+    /// <summary>Gradient with respect to the input: dx (+)= conv2dᵀ(dy, w). Shapes as in <see cref="Conv2dForward(Tensor, Tensor, Tensor?, Tensor, Conv2dSpec)"/>.</summary>
+    public void Conv2dBackwardData(Tensor dy, Tensor w, Tensor dx, Conv2dSpec spec, bool accumulate) =>
+        Conv2dBackwardData(dy, w, dx, spec, accumulate, null);
+
+    /// <summary>
+    /// As <see cref="Conv2dBackwardData(Tensor, Tensor, Tensor, Conv2dSpec, bool)"/>, with the convolution's
+    /// <paramref name="workspace"/> (or null): it may keep there what the weight gradient can reuse.
+    /// </summary>
+    public void Conv2dBackwardData(Tensor dy, Tensor w, Tensor dx, Conv2dSpec spec, bool accumulate, ConvWorkspace? workspace)
     {
         CheckConv(dx, w, null, dy, spec);
         long t0 = BeginOp();
-        Conv2dBackwardDataCore(dy, w, dx, spec, accumulate);
+        Conv2dBackwardDataCore(dy, w, dx, spec, accumulate, workspace);
         EndConvOp("conv2d.backward_data", t0, dx, w, spec);
     }
 
@@ -129,7 +142,14 @@ public abstract class ComputeBackend : IDisposable
     /// Gradients with respect to the weights and bias: dw (+)= Σ_{n,h,w} dy ⊗ patches(x), db (+)= Σ_{n,h,w} dy.
     /// Either output may be null to skip it.
     /// </summary>
-    public void Conv2dBackwardWeight(Tensor x, Tensor dy, Tensor? dw, Tensor? db, Conv2dSpec spec, bool accumulate)
+    public void Conv2dBackwardWeight(Tensor x, Tensor dy, Tensor? dw, Tensor? db, Conv2dSpec spec, bool accumulate) =>
+        Conv2dBackwardWeight(x, dy, dw, db, spec, accumulate, null);
+
+    /// <summary>
+    /// As <see cref="Conv2dBackwardWeight(Tensor, Tensor, Tensor?, Tensor?, Conv2dSpec, bool)"/>, reusing what the
+    /// convolution's forward and backward-data passes kept in <paramref name="workspace"/> (or null).
+    /// </summary>
+    public void Conv2dBackwardWeight(Tensor x, Tensor dy, Tensor? dw, Tensor? db, Conv2dSpec spec, bool accumulate, ConvWorkspace? workspace)
     {
         if (dw is not null)
         {
@@ -152,7 +172,7 @@ public abstract class ComputeBackend : IDisposable
 
         long t0 = BeginOp();
 
-        Conv2dBackwardWeightCore(x, dy, dw, db, spec, accumulate);
+        Conv2dBackwardWeightCore(x, dy, dw, db, spec, accumulate, workspace);
 
         if (dw is null)
         {
@@ -164,14 +184,24 @@ public abstract class ComputeBackend : IDisposable
         }
     }
 
-    /// <summary>Backend conv forward; shapes are checked.</summary>
-    protected abstract void Conv2dForwardCore(Tensor x, Tensor w, Tensor? b, Tensor y, Conv2dSpec spec);
+    /// <summary>
+    /// A workspace for one convolution's forward and backward calls, or null where this backend keeps nothing between
+    /// them (the default). See <see cref="ConvWorkspace"/>.
+    /// </summary>
+    public virtual ConvWorkspace? CreateConvWorkspace() => null;
 
-    /// <summary>Backend conv backward-data; shapes are checked.</summary>
-    protected abstract void Conv2dBackwardDataCore(Tensor dy, Tensor w, Tensor dx, Conv2dSpec spec, bool accumulate);
+    /// <summary>Backend conv forward; shapes are checked. <paramref name="workspace"/> is null or this backend's own.</summary>
+    protected abstract void Conv2dForwardCore(Tensor x, Tensor w, Tensor? b, Tensor y, Conv2dSpec spec, ConvWorkspace? workspace);
 
-    /// <summary>Backend conv backward-weight; shapes are checked, at least one output is non-null.</summary>
-    protected abstract void Conv2dBackwardWeightCore(Tensor x, Tensor dy, Tensor? dw, Tensor? db, Conv2dSpec spec, bool accumulate);
+    /// <summary>Backend conv backward-data; shapes are checked. <paramref name="workspace"/> is null or this backend's own.</summary>
+    protected abstract void Conv2dBackwardDataCore(Tensor dy, Tensor w, Tensor dx, Conv2dSpec spec, bool accumulate, ConvWorkspace? workspace);
+
+    /// <summary>
+    /// Backend conv backward-weight; shapes are checked, at least one output is non-null. <paramref name="workspace"/> is
+    /// null or this backend's own.
+    /// </summary>
+    protected abstract void Conv2dBackwardWeightCore(Tensor x, Tensor dy, Tensor? dw, Tensor? db, Conv2dSpec spec, bool accumulate,
+        ConvWorkspace? workspace);
 
     // ---------------------------------------------------------------- InstanceNorm++
 

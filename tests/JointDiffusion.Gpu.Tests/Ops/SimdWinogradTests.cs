@@ -134,6 +134,58 @@ public sealed class SimdWinogradTests(ITestOutputHelper output) : IDisposable
         Check(Add(initial, expected), Doubles(accumulated), Add(RandomArrays.Abs(initial), magnitude), 9, $"backward-weight accumulate {c}");
     }
 
+    [Theory]
+    [MemberData(nameof(CaseIndices))]
+    public void WinogradBackwardWeight_FromKeptPacks_IsBitIdentical(int index)
+    {
+        // The weight gradient reading x as the forward packed it and dy as backward-data packed it gives the very bits of
+        // the one that packs both itself; a pack of other arrays (or another geometry) is not used.
+        SkipUnlessSupported();
+        var c = Cases[index];
+        var x = Floats(RandomArrays.Uniform(100 + index, c.N * c.Cin * c.H * c.W));
+        var w = Floats(RandomArrays.Uniform(110 + index, c.Cout * c.Cin * 9));
+        var dy = Floats(RandomArrays.Uniform(120 + index, c.N * c.Cout * c.Ho * c.Wo));
+        var packedX = new SimdPackedSource();
+        var packedDy = new SimdPackedSource();
+        try
+        {
+            SimdWinograd.Correlate(x, c.N, c.Cin, c.H, c.W, c.Pad, w, transposedRotated: false, c.Cout, c.Dil, null,
+                new float[c.N * c.Cout * c.Ho * c.Wo], accumulate: false, filters: null, keepSource: packedX);
+            SimdWinograd.Correlate(dy, c.N, c.Cout, c.Ho, c.Wo, 2 * c.Dil - c.Pad, w, transposedRotated: true, c.Cin, c.Dil, null,
+                new float[c.N * c.Cin * c.H * c.W], accumulate: false, filters: null, keepSource: packedDy);
+            var tiling = new SimdWinogradTiling(c.N, c.H, c.W, c.Pad, c.Dil);
+            Assert.True(packedX.Holds(x, tiling, c.Cin));
+            Assert.False(packedX.Holds(x.ToArray(), tiling, c.Cin));
+            Assert.False(packedX.Holds(x, new SimdWinogradTiling(c.N, c.H, c.W, c.Pad + 1, c.Dil), c.Cin));
+
+            var own = new float[c.Cout * c.Cin * 9];
+            var kept = new float[own.Length];
+            SimdWinograd.WeightGradient(x, dy, own, c.N, c.Cin, c.H, c.W, c.Cout, c.Pad, c.Dil, accumulate: false);
+            SimdWinograd.WeightGradient(x, dy, kept, c.N, c.Cin, c.H, c.W, c.Cout, c.Pad, c.Dil, accumulate: false, packedX, packedDy);
+            Assert.Equal(own, kept);
+
+            // Other tensors are packed anew, not read from packs of x and dy.
+            var x2 = Floats(RandomArrays.Uniform(130 + index, x.Length));
+            var dy2 = Floats(RandomArrays.Uniform(140 + index, dy.Length));
+            var expected2 = new float[own.Length];
+            var other = new float[own.Length];
+            SimdWinograd.WeightGradient(x2, dy2, expected2, c.N, c.Cin, c.H, c.W, c.Cout, c.Pad, c.Dil, accumulate: false);
+            SimdWinograd.WeightGradient(x2, dy2, other, c.N, c.Cin, c.H, c.W, c.Cout, c.Pad, c.Dil, accumulate: false, packedX, packedDy);
+            Assert.Equal(expected2, other);
+
+            // And the packs are what it read above: with the kept x zeroed, the gradient becomes zero.
+            packedX.Buffer.Slice(0, packedX.Buffer.Array.Length - packedX.Buffer.Offset).Clear();
+            var fromZeros = new float[own.Length];
+            SimdWinograd.WeightGradient(x, dy, fromZeros, c.N, c.Cin, c.H, c.W, c.Cout, c.Pad, c.Dil, accumulate: false, packedX, packedDy);
+            Assert.All(fromZeros, g => Assert.Equal(0f, g));
+        }
+        finally
+        {
+            packedX.Release();
+            packedDy.Release();
+        }
+    }
+
     [Fact]
     public void Winograd_IsDeterministic()
     {

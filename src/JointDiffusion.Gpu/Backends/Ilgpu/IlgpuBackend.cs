@@ -171,7 +171,7 @@ public sealed class IlgpuBackend : ComputeBackend
         new(x.N, x.C, x.H, x.W, cout, k, spec.Padding, spec.Dilation, flags);
 
     /// <inheritdoc/>
-    protected override void Conv2dForwardCore(Tensor x, Tensor w, Tensor? b, Tensor y, Conv2dSpec spec)
+    protected override void Conv2dForwardCore(Tensor x, Tensor w, Tensor? b, Tensor y, Conv2dSpec spec, ConvWorkspace? workspace)
     {
         var g = ConvGeometry(x.Shape, w.Shape.N, w.Shape.H, spec, b is null ? 0 : Conv2dKernels.HasBias);
         if (_tiling is null)
@@ -186,7 +186,7 @@ public sealed class IlgpuBackend : ComputeBackend
     }
 
     /// <inheritdoc/>
-    protected override void Conv2dBackwardDataCore(Tensor dy, Tensor w, Tensor dx, Conv2dSpec spec, bool accumulate)
+    protected override void Conv2dBackwardDataCore(Tensor dy, Tensor w, Tensor dx, Conv2dSpec spec, bool accumulate, ConvWorkspace? workspace)
     {
         var g = ConvGeometry(dx.Shape, w.Shape.N, w.Shape.H, spec, accumulate ? Conv2dKernels.Accumulate : 0);
         if (_tiling is null)
@@ -201,7 +201,8 @@ public sealed class IlgpuBackend : ComputeBackend
     }
 
     /// <inheritdoc/>
-    protected override void Conv2dBackwardWeightCore(Tensor x, Tensor dy, Tensor? dw, Tensor? db, Conv2dSpec spec, bool accumulate)
+    protected override void Conv2dBackwardWeightCore(Tensor x, Tensor dy, Tensor? dw, Tensor? db, Conv2dSpec spec, bool accumulate,
+        ConvWorkspace? workspace)
     {
         var xs = x.Shape;
         int k = dw?.Shape.H ?? (xs.H - dy.Shape.H + 2 * spec.Padding) / spec.Dilation + 1;

@@ -90,29 +90,46 @@ public sealed class SimdBackend : ComputeBackend
 
     // ---------------------------------------------------------------- convolution
 
+    /// <summary>
+    /// A workspace that keeps the Winograd-packed input (from the forward pass) and output gradient (from the
+    /// backward-data pass) for the weight gradient, when Winograd is on; null otherwise.
+    /// </summary>
+    public override ConvWorkspace? CreateConvWorkspace() => UsesWinograd ? new SimdConvWorkspace() : null;
+
     /// <inheritdoc/>
-    protected override void Conv2dForwardCore(Tensor x, Tensor w, Tensor? b, Tensor y, Conv2dSpec spec)
+    protected override void Conv2dForwardCore(Tensor x, Tensor w, Tensor? b, Tensor y, Conv2dSpec spec, ConvWorkspace? workspace)
     {
         var (xs, ws) = (x.Shape, w.Shape);
-        SimdConv2d.Forward(D(x), D(w), b is null ? null : D(b), D(y), xs.N, xs.C, xs.H, xs.W, ws.N, ws.H, spec.Padding, spec.Dilation, _filters);
+        SimdConv2d.Forward(D(x), D(w), b is null ? null : D(b), D(y), xs.N, xs.C, xs.H, xs.W, ws.N, ws.H, spec.Padding, spec.Dilation, _filters,
+            Own(workspace)?.Input);
     }
 
     /// <inheritdoc/>
-    protected override void Conv2dBackwardDataCore(Tensor dy, Tensor w, Tensor dx, Conv2dSpec spec, bool accumulate)
+    protected override void Conv2dBackwardDataCore(Tensor dy, Tensor w, Tensor dx, Conv2dSpec spec, bool accumulate, ConvWorkspace? workspace)
     {
         var (xs, ws) = (dx.Shape, w.Shape);
-        SimdConv2d.BackwardData(D(dy), D(w), D(dx), xs.N, xs.C, xs.H, xs.W, ws.N, ws.H, spec.Padding, spec.Dilation, accumulate, _filters);
+        SimdConv2d.BackwardData(D(dy), D(w), D(dx), xs.N, xs.C, xs.H, xs.W, ws.N, ws.H, spec.Padding, spec.Dilation, accumulate, _filters,
+            Own(workspace)?.OutputGradient);
     }
 
     /// <inheritdoc/>
-    protected override void Conv2dBackwardWeightCore(Tensor x, Tensor dy, Tensor? dw, Tensor? db, Conv2dSpec spec, bool accumulate)
+    protected override void Conv2dBackwardWeightCore(Tensor x, Tensor dy, Tensor? dw, Tensor? db, Conv2dSpec spec, bool accumulate,
+        ConvWorkspace? workspace)
     {
         var xs = x.Shape;
         int cout = dy.Shape.C;
         int k = dw?.Shape.H ?? (xs.H - dy.Shape.H + 2 * spec.Padding) / spec.Dilation + 1;
+        var own = Own(workspace);
         SimdConv2d.BackwardWeight(D(x), D(dy), dw is null ? null : D(dw), db is null ? null : D(db),
-            xs.N, xs.C, xs.H, xs.W, cout, k, spec.Padding, spec.Dilation, accumulate, UsesWinograd);
+            xs.N, xs.C, xs.H, xs.W, cout, k, spec.Padding, spec.Dilation, accumulate, UsesWinograd, own?.Input, own?.OutputGradient);
     }
+
+    private static SimdConvWorkspace? Own(ConvWorkspace? workspace) => workspace switch
+    {
+        null => null,
+        SimdConvWorkspace own => own,
+        _ => throw new ArgumentException($"A {workspace.GetType().Name} is not a workspace of the SIMD backend.", nameof(workspace)),
+    };
 
     // ---------------------------------------------------------------- InstanceNorm++
 

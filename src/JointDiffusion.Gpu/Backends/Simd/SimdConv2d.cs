@@ -32,11 +32,11 @@ internal static class SimdConv2d
 
     /// <summary>y = conv(x, weight) + bias.</summary>
     public static void Forward(float[] x, float[] weight, float[]? bias, float[] y,
-        int n, int cin, int h, int w, int cout, int k, int pad, int dil, SimdWinogradFilterCache? filters = null)
+        int n, int cin, int h, int w, int cout, int k, int pad, int dil, SimdWinogradFilterCache? filters = null, SimdPackedSource? keepInput = null)
     {
         if (filters is not null && SimdWinograd.Applies(k, cin, cout, n, h + 2 * pad - dil * (k - 1), w + 2 * pad - dil * (k - 1), dil))
         {
-            SimdWinograd.Correlate(x, n, cin, h, w, pad, weight, transposedRotated: false, cout, dil, bias, y, accumulate: false, filters);
+            SimdWinograd.Correlate(x, n, cin, h, w, pad, weight, transposedRotated: false, cout, dil, bias, y, accumulate: false, filters, keepInput);
             return;
         }
 
@@ -57,13 +57,15 @@ internal static class SimdConv2d
 
     /// <summary>dx (+)= convᵀ(dy, weight).</summary>
     public static void BackwardData(float[] dy, float[] weight, float[] dx,
-        int n, int cin, int h, int w, int cout, int k, int pad, int dil, bool accumulate, SimdWinogradFilterCache? filters = null)
+        int n, int cin, int h, int w, int cout, int k, int pad, int dil, bool accumulate, SimdWinogradFilterCache? filters = null,
+        SimdPackedSource? keepOutputGradient = null)
     {
         int reach = dil * (k - 1);
         int ho = h + 2 * pad - reach, wo = w + 2 * pad - reach;
         if (filters is not null && SimdWinograd.Applies(k, cout, cin, n, h, w, dil))
         {
-            SimdWinograd.Correlate(dy, n, cout, ho, wo, reach - pad, weight, transposedRotated: true, cin, dil, null, dx, accumulate, filters);
+            SimdWinograd.Correlate(dy, n, cout, ho, wo, reach - pad, weight, transposedRotated: true, cin, dil, null, dx, accumulate, filters,
+                keepOutputGradient);
             return;
         }
 
@@ -82,14 +84,19 @@ internal static class SimdConv2d
         }
     }
 
-    /// <summary>dweight (+)= Σ dy ⊗ patches(x); dbias (+)= Σ dy. Either may be null.</summary>
+    /// <summary>
+    /// dweight (+)= Σ dy ⊗ patches(x); dbias (+)= Σ dy. Either may be null. Through Winograd, x and dy as packed by the
+    /// forward and backward-data passes into <paramref name="packedInput"/> and <paramref name="packedOutputGradient"/>
+    /// are reused when those still hold them.
+    /// </summary>
     public static void BackwardWeight(float[] x, float[] dy, float[]? dweight, float[]? dbias,
-        int n, int cin, int h, int w, int cout, int k, int pad, int dil, bool accumulate, bool winograd = false)
+        int n, int cin, int h, int w, int cout, int k, int pad, int dil, bool accumulate, bool winograd = false,
+        SimdPackedSource? packedInput = null, SimdPackedSource? packedOutputGradient = null)
     {
         if (winograd && dweight is not null
             && SimdWinograd.Applies(k, cin, cout, n, h + 2 * pad - dil * (k - 1), w + 2 * pad - dil * (k - 1), dil))
         {
-            SimdWinograd.WeightGradient(x, dy, dweight, n, cin, h, w, cout, pad, dil, accumulate);
+            SimdWinograd.WeightGradient(x, dy, dweight, n, cin, h, w, cout, pad, dil, accumulate, packedInput, packedOutputGradient);
             dweight = null; // the bias sum, if asked for, still comes from the direct pass below
             if (dbias is null)
             {

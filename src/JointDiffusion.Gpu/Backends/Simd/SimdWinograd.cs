@@ -98,11 +98,12 @@ internal static class SimdWinograd
     /// destination[s,o] (+)= Σ_i source[s,i] ⋆ W(o,i) + bias[o], a 3x3 stride-1 correlation at dilation
     /// <paramref name="dilation"/> with the source zero-padded by <paramref name="pad"/> (negative crops), where
     /// W(o,i) = weight[o,i] or, with <paramref name="transposedRotated"/>, weight[i,o] rotated 180°. Transformed
-    /// filters are kept in <paramref name="filters"/> between calls (null: transformed on every call).
+    /// filters are kept in <paramref name="filters"/> between calls (null: transformed on every call). With
+    /// <paramref name="keepSource"/>, the source is packed into it and left there for a later <see cref="WeightGradient"/>.
     /// </summary>
     public static void Correlate(float[] source, int samples, int inChannels, int height, int width, int pad,
         float[] weight, bool transposedRotated, int outChannels, int dilation, float[]? bias, float[] destination, bool accumulate,
-        SimdWinogradFilterCache? filters)
+        SimdWinogradFilterCache? filters, SimdPackedSource? keepSource = null)
     {
         var tiling = new SimdWinogradTiling(samples, height, width, pad, dilation);
         if (tiling.OutHeight <= 0 || tiling.OutWidth <= 0)
@@ -111,7 +112,8 @@ internal static class SimdWinograd
         }
 
         var c = new Channels(inChannels, outChannels, tiling.Tiles);
-        var packed = SimdScratch.RentAligned(samples * tiling.BufferHeight * tiling.BufferWidth * c.InPadded);
+        int packedLength = samples * tiling.BufferHeight * tiling.BufferWidth * c.InPadded;
+        var packed = keepSource?.Prepare(packedLength) ?? SimdScratch.RentAligned(packedLength);
         int filterLength = Points * inChannels * c.OutPadded;
         var entry = filters?.Find(weight, transposedRotated, inChannels, outChannels, filterLength);
         var u = entry?.Transformed ?? SimdScratch.RentAligned(filterLength);
@@ -149,6 +151,7 @@ internal static class SimdWinograd
             // Two items per core at least; each extra column chunk repeats its block's input transform, so no more.
             int columnChunks = Math.Clamp(CeilDiv(2 * workers.Concurrency, blocks), 1, vectors);
             workers.For(blocks * columnChunks, new TileBlocks(packed, u, biasPadded, destination, origins, tiling, c, columnChunks, accumulate));
+            keepSource?.Filled(source, tiling, inChannels);
         }
         finally
         {
@@ -159,16 +162,21 @@ internal static class SimdWinograd
                 SimdScratch.Return(u);
             }
 
-            SimdScratch.Return(packed);
+            if (keepSource is null)
+            {
+                SimdScratch.Return(packed);
+            }
         }
     }
 
     /// <summary>
     /// dweight[o,i,ki,kj] (+)= Σ_s Σ_{a,b} dy[s,o,a,b]·xpad[s,i,a + ki·dil, b + kj·dil] for a 3x3 stride-1 convolution
-    /// (the bias gradient is not computed here).
+    /// (the bias gradient is not computed here). x and dy are read from <paramref name="packedInput"/> (kept by the
+    /// forward <see cref="Correlate"/>) and <paramref name="packedOutputGradient"/> (kept by the backward-data one) when
+    /// those hold them, and packed here otherwise.
     /// </summary>
     public static void WeightGradient(float[] x, float[] dy, float[] dweight, int samples, int inChannels, int height, int width,
-        int outChannels, int pad, int dilation, bool accumulate)
+        int outChannels, int pad, int dilation, bool accumulate, SimdPackedSource? packedInput = null, SimdPackedSource? packedOutputGradient = null)
     {
         var tiling = new SimdWinogradTiling(samples, height, width, pad, dilation);
         if (tiling.OutHeight <= 0 || tiling.OutWidth <= 0)
@@ -189,8 +197,15 @@ internal static class SimdWinograd
         int chunkTiles = Math.Min(c.Tiles, Math.Max(RowGroup, WeightGradientChunkBytes / (4 * Points * (c.InPadded + c.OutPadded))));
         int chunks = Math.Max(CeilDiv(c.Tiles, chunkTiles), Math.Min(workers.Concurrency, CeilDiv(c.Tiles, RowGroup)));
         int partialLength = Points * inRows * c.OutPadded;
-        var packed = SimdScratch.RentAligned(samples * tiling.BufferHeight * tiling.BufferWidth * c.InPadded);
-        var packedDy = SimdScratch.RentAligned(outPlanes * c.OutPadded);
+        // x as the forward packed it: the same tiling. dy as backward-data packed it: the source of a correlation over the
+        // output plane, padded by 2·dilation − pad (crops, when negative, are not reused).
+        bool haveX = packedInput?.Holds(x, tiling, inChannels) == true;
+        var dyTiling = new SimdWinogradTiling(samples, tiling.OutHeight, tiling.OutWidth, 2 * dilation - pad, dilation);
+        bool haveDy = dyTiling.Pad >= 0 && packedOutputGradient?.Holds(dy, dyTiling, outChannels) == true;
+        var packed = haveX ? packedInput!.Buffer : SimdScratch.RentAligned(samples * tiling.BufferHeight * tiling.BufferWidth * c.InPadded);
+        var packedDy = haveDy ? packedOutputGradient!.Buffer : SimdScratch.RentAligned(outPlanes * c.OutPadded);
+        var dyLayout = haveDy ? new GradientLayout(dyTiling.BufferHeight, dyTiling.BufferWidth, dyTiling.Pad)
+            : new GradientLayout(tiling.OutHeight, tiling.OutWidth, 0);
         var partials = SimdScratch.RentAligned(chunks * partialLength);
         int[] origins = SimdScratch.Ints.Rent(tiling.RowTiles + tiling.ColumnTiles);
         try
@@ -198,19 +213,32 @@ internal static class SimdWinograd
             SimdWinogradTiling.FillOrigins(tiling.OutHeight, dilation, origins.AsSpan(0, tiling.RowTiles));
             SimdWinogradTiling.FillOrigins(tiling.OutWidth, dilation, origins.AsSpan(tiling.RowTiles, tiling.ColumnTiles));
 
-            int rows = samples * tiling.BufferHeight, dyRows = samples * tiling.OutHeight;
+            int rows = haveX ? 0 : samples * tiling.BufferHeight, dyRows = haveDy ? 0 : samples * tiling.OutHeight;
             workers.For(rows + dyRows, new PackBoth(x, dy, packed, packedDy, tiling, c, rows));
-            workers.For(chunks, new ChunkProducts(packed, packedDy, partials, origins, tiling, c, inRows, chunks));
+            workers.For(chunks, new ChunkProducts(packed, packedDy, dyLayout, partials, origins, tiling, c, inRows, chunks));
             workers.For(FilterGroups(inChannels), new FilterGradients(partials, chunks, partialLength, dweight, c, inRows, accumulate));
         }
         finally
         {
             SimdScratch.Ints.Return(origins);
             SimdScratch.Return(partials);
-            SimdScratch.Return(packedDy);
-            SimdScratch.Return(packed);
+            if (!haveDy)
+            {
+                SimdScratch.Return(packedDy);
+            }
+
+            if (!haveX)
+            {
+                SimdScratch.Return(packed);
+            }
         }
     }
+
+    /// <summary>
+    /// Where the NHWC output gradient lies in its packed buffer: [sample][Height][Width][channel], output row r and
+    /// column c at buffer row r + Offset and column c + Offset.
+    /// </summary>
+    private readonly record struct GradientLayout(int Height, int Width, int Offset);
 
     /// <summary>Channel counts, as given and rounded up to whole vectors, and the tile counts.</summary>
     private readonly struct Channels(int inChannels, int outChannels, int tiles)
@@ -403,7 +431,7 @@ internal static class SimdWinograd
     /// share of Mw[ξ] = V[ξ]ᵀ·Z[ξ] (a sum over its tiles) into its own slice of the partials; the slices are summed in
     /// chunk order afterwards, so the result does not depend on which thread ran which chunk.
     /// </summary>
-    private readonly struct ChunkProducts(AlignedFloats packed, AlignedFloats packedDy, AlignedFloats partials, int[] origins, SimdWinogradTiling tiling,
+    private readonly struct ChunkProducts(AlignedFloats packed, AlignedFloats packedDy, GradientLayout dyLayout, AlignedFloats partials, int[] origins, SimdWinogradTiling tiling,
         Channels c, int inRows, int chunks) : IParallelBody
     {
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -418,7 +446,7 @@ internal static class SimdWinograd
                 ref float v0 = ref v.Start;
                 ref float z0 = ref z.Start;
                 TransformInputs(ref packed.Start, ref v0, (nuint)(tiles * c.InPadded), c.InPadded, origins, tiling, c, first, end);
-                TransformOutputGradients(ref packedDy.Start, ref z0, (nuint)(tiles * c.OutPadded), origins, tiling, c, first, end);
+                TransformOutputGradients(ref packedDy.Start, dyLayout, ref z0, (nuint)(tiles * c.OutPadded), origins, tiling, c, first, end);
                 ref float mw = ref Unsafe.Add(ref partials.Start, chunk * Points * inRows * c.OutPadded);
                 for (int xi = 0; xi < Points; xi++)
                 {
@@ -479,7 +507,7 @@ internal static class SimdWinograd
     /// </summary>
     [SkipLocalsInit]
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void TransformOutputGradients(ref float packedDy, ref float z0, nuint pointStride, int[] origins, in SimdWinogradTiling tiling,
+    private static void TransformOutputGradients(ref float packedDy, in GradientLayout layout, ref float z0, nuint pointStride, int[] origins, in SimdWinogradTiling tiling,
         in Channels c, int first, int end)
     {
         Span<Vector512<float>> grid = stackalloc Vector512<float>[16];
@@ -498,7 +526,8 @@ internal static class SimdWinograd
                     {
                         int col = c0 + j * d;
                         grid[4 * i + j] = row < ho && col < wo
-                            ? Vector512.LoadUnsafe(ref packedDy, (nuint)(((s * ho + row) * wo + col) * c.OutPadded + block))
+                            ? Vector512.LoadUnsafe(ref packedDy,
+                                (nuint)(((s * layout.Height + row + layout.Offset) * layout.Width + col + layout.Offset) * c.OutPadded + block))
                             : Vector512<float>.Zero;
                     }
                 }
