@@ -25,10 +25,10 @@ namespace JointDiffusion.Gpu.Backends.Simd;
 /// <para>
 /// Backward-weight: ∂L/∂g = Gᵀ[(A δY Aᵀ) ⊙ (Bᵀ d B)]G summed over tiles, i.e. per point ξ the product
 /// Mw[ξ] = V[ξ]ᵀ·Z[ξ] with Z[ξ][t][o] = (A δY_to Aᵀ)[ξ], then ∂w_oi = Gᵀ Mw_io G. The tiles go in chunks whose V and
-/// Z (point-major, [ξ][t][channel]) fit in L2 together (about 1 MiB): each chunk transforms its tiles and adds its
-/// share of every Mw[ξ] into a slice of its own; the slices are summed in chunk order, so the result does not depend
-/// on the threads. (Keeping V and Z for the whole batch, as before, streamed them from memory: 1.2–1.4x slower, and
-/// slower than the direct kernels at 32 channels.)
+/// Z (point-major, [ξ][t][channel]) fit in L2 together (about 1 MiB), in groups of consecutive chunks (two per core):
+/// each chunk transforms its tiles and adds its share of every Mw[ξ] into its group's slice; the slices are summed in
+/// group order, so the result does not depend on which thread ran which group. (Keeping V and Z for the whole batch,
+/// as before, streamed them from memory: 1.2–1.4x slower, and slower than the direct kernels at 32 channels.)
 /// </para>
 /// <para>
 /// Accuracy: the transforms scale values by up to 8 and mix a tile's 36 inputs, so an output's rounding error follows
@@ -196,6 +196,8 @@ internal static class SimdWinograd
         // Chunks of tiles whose transformed inputs and output gradients stay in L2 together, at least one per core.
         int chunkTiles = Math.Min(c.Tiles, Math.Max(RowGroup, WeightGradientChunkBytes / (4 * Points * (c.InPadded + c.OutPadded))));
         int chunks = Math.Max(CeilDiv(c.Tiles, chunkTiles), Math.Min(workers.Concurrency, CeilDiv(c.Tiles, RowGroup)));
+        // Groups of chunks, each summing into one slice of partials: two per core, so that the cores finish together.
+        int groups = Math.Min(chunks, 2 * workers.Concurrency);
         int partialLength = Points * inRows * c.OutPadded;
         // x as the forward packed it: the same tiling. dy as backward-data packed it: the source of a correlation over the
         // output plane, padded by 2·dilation − pad (crops, when negative, are not reused).
@@ -206,7 +208,7 @@ internal static class SimdWinograd
         var packedDy = haveDy ? packedOutputGradient!.Buffer : SimdScratch.RentAligned(outPlanes * c.OutPadded);
         var dyLayout = haveDy ? new GradientLayout(dyTiling.BufferHeight, dyTiling.BufferWidth, dyTiling.Pad)
             : new GradientLayout(tiling.OutHeight, tiling.OutWidth, 0);
-        var partials = SimdScratch.RentAligned(chunks * partialLength);
+        var partials = SimdScratch.RentAligned(groups * partialLength);
         int[] origins = SimdScratch.Ints.Rent(tiling.RowTiles + tiling.ColumnTiles);
         try
         {
@@ -215,8 +217,8 @@ internal static class SimdWinograd
 
             int rows = haveX ? 0 : samples * tiling.BufferHeight, dyRows = haveDy ? 0 : samples * tiling.OutHeight;
             workers.For(rows + dyRows, new PackBoth(x, dy, packed, packedDy, tiling, c, rows));
-            workers.For(chunks, new ChunkProducts(packed, packedDy, dyLayout, partials, origins, tiling, c, inRows, chunks));
-            workers.For(FilterGroups(inChannels), new FilterGradients(partials, chunks, partialLength, dweight, c, inRows, accumulate));
+            workers.For(groups, new ChunkProducts(packed, packedDy, dyLayout, partials, origins, tiling, c, inRows, chunks, groups));
+            workers.For(FilterGroups(inChannels), new FilterGradients(partials, groups, partialLength, dweight, c, inRows, accumulate));
         }
         finally
         {
@@ -426,33 +428,40 @@ internal static class SimdWinograd
     // ---------------------------------------------------------------- pass 2: tile transforms
 
     /// <summary>
-    /// One chunk of tiles of the weight gradient, start to end while in L2: its input tiles transformed into V (point
-    /// major, [ξ][tile][channel]), its output-gradient tiles into Z likewise, then for every point ξ the chunk's
-    /// share of Mw[ξ] = V[ξ]ᵀ·Z[ξ] (a sum over its tiles) into its own slice of the partials; the slices are summed in
-    /// chunk order afterwards, so the result does not depend on which thread ran which chunk.
+    /// One group of consecutive chunks of tiles of the weight gradient, a chunk at a time, start to end while in L2: its
+    /// input tiles transformed into V (point major, [ξ][tile][channel]), its output-gradient tiles into Z likewise, then
+    /// for every point ξ the chunk's share of Mw[ξ] = V[ξ]ᵀ·Z[ξ] (a sum over its tiles) added into the group's slice of
+    /// the partials (the first chunk overwrites it). The slices are summed in group order afterwards, so the result
+    /// does not depend on which thread ran which group. (One slice per chunk, as before, made 37 slices of 0.66 MB at
+    /// NCSNv2 ngf 64, 64x64, batch 8, written and read back: 13% of a training step.)
     /// </summary>
-    private readonly struct ChunkProducts(AlignedFloats packed, AlignedFloats packedDy, GradientLayout dyLayout, AlignedFloats partials, int[] origins, SimdWinogradTiling tiling,
-        Channels c, int inRows, int chunks) : IParallelBody
+    private readonly struct ChunkProducts(AlignedFloats packed, AlignedFloats packedDy, GradientLayout dyLayout, AlignedFloats partials,
+        int[] origins, SimdWinogradTiling tiling, Channels c, int inRows, int chunks, int groups) : IParallelBody
     {
         [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-        public void Run(int chunk)
+        public void Run(int group)
         {
-            int first = (int)((long)chunk * c.Tiles / chunks), end = (int)((long)(chunk + 1) * c.Tiles / chunks), tiles = end - first;
-            var v = SimdScratch.RentAligned(Points * tiles * c.InPadded + RowGroup);
-            var z = SimdScratch.RentAligned(Points * tiles * c.OutPadded);
+            int firstChunk = (int)((long)group * chunks / groups), endChunk = (int)((long)(group + 1) * chunks / groups);
+            int maxTiles = CeilDiv(c.Tiles, chunks);
+            var v = SimdScratch.RentAligned(Points * maxTiles * c.InPadded + RowGroup);
+            var z = SimdScratch.RentAligned(Points * maxTiles * c.OutPadded);
             try
             {
-                v.Slice(Points * tiles * c.InPadded, RowGroup).Clear(); // read (and dropped) by the last row block
                 ref float v0 = ref v.Start;
                 ref float z0 = ref z.Start;
-                TransformInputs(ref packed.Start, ref v0, (nuint)(tiles * c.InPadded), c.InPadded, origins, tiling, c, first, end);
-                TransformOutputGradients(ref packedDy.Start, dyLayout, ref z0, (nuint)(tiles * c.OutPadded), origins, tiling, c, first, end);
-                ref float mw = ref Unsafe.Add(ref partials.Start, chunk * Points * inRows * c.OutPadded);
-                for (int xi = 0; xi < Points; xi++)
+                ref float mw = ref Unsafe.Add(ref partials.Start, group * Points * inRows * c.OutPadded);
+                for (int chunk = firstChunk; chunk < endChunk; chunk++)
                 {
-                    Multiply(ref Unsafe.Add(ref v0, xi * tiles * c.InPadded), 1, (nuint)c.InPadded, tiles,
-                        ref Unsafe.Add(ref z0, xi * tiles * c.OutPadded), c.OutPadded,
-                        ref Unsafe.Add(ref mw, xi * inRows * c.OutPadded), c.OutPadded, c.OutPadded, 0, c.In);
+                    int first = (int)((long)chunk * c.Tiles / chunks), end = (int)((long)(chunk + 1) * c.Tiles / chunks), tiles = end - first;
+                    v.Slice(Points * tiles * c.InPadded, RowGroup).Clear(); // read (and dropped) by the last row block
+                    TransformInputs(ref packed.Start, ref v0, (nuint)(tiles * c.InPadded), c.InPadded, origins, tiling, c, first, end);
+                    TransformOutputGradients(ref packedDy.Start, dyLayout, ref z0, (nuint)(tiles * c.OutPadded), origins, tiling, c, first, end);
+                    for (int xi = 0; xi < Points; xi++)
+                    {
+                        Multiply(ref Unsafe.Add(ref v0, xi * tiles * c.InPadded), 1, (nuint)c.InPadded, tiles,
+                            ref Unsafe.Add(ref z0, xi * tiles * c.OutPadded), c.OutPadded,
+                            ref Unsafe.Add(ref mw, xi * inRows * c.OutPadded), c.OutPadded, c.OutPadded, 0, c.In, accumulate: chunk > firstChunk);
+                    }
                 }
             }
             finally
@@ -571,7 +580,7 @@ internal static class SimdWinograd
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Multiply(ref float a, nuint rowStride, nuint depthStride, int depth, ref float b, int ldb, ref float product, int ldc,
-        int columns, int firstRow, int endRow)
+        int columns, int firstRow, int endRow, bool accumulate = false)
     {
         int column = 0;
         for (; columns - column >= 4 * Lanes; column += 4 * Lanes)
@@ -579,7 +588,7 @@ internal static class SimdWinograd
             for (int r = firstRow; r < endRow; r += SimdWinogradGemm.WideRows)
             {
                 SimdWinogradGemm.Rows6Vectors4(ref Unsafe.Add(ref a, (nuint)r * rowStride), rowStride, depthStride, depth,
-                    ref Unsafe.Add(ref b, column), (nuint)ldb, ref Unsafe.Add(ref product, r * ldc + column), (nuint)ldc);
+                    ref Unsafe.Add(ref b, column), (nuint)ldb, ref Unsafe.Add(ref product, r * ldc + column), (nuint)ldc, accumulate);
             }
         }
 
@@ -588,7 +597,7 @@ internal static class SimdWinograd
             for (int r = firstRow; r < endRow; r += SimdWinogradGemm.NarrowRows)
             {
                 SimdWinogradGemm.Rows8Vectors2(ref Unsafe.Add(ref a, (nuint)r * rowStride), rowStride, depthStride, depth,
-                    ref Unsafe.Add(ref b, column), (nuint)ldb, ref Unsafe.Add(ref product, r * ldc + column), (nuint)ldc);
+                    ref Unsafe.Add(ref b, column), (nuint)ldb, ref Unsafe.Add(ref product, r * ldc + column), (nuint)ldc, accumulate);
             }
         }
 
@@ -597,7 +606,7 @@ internal static class SimdWinograd
             for (int r = firstRow; r < endRow; r += SimdWinogradGemm.NarrowRows)
             {
                 SimdWinogradGemm.Rows8Vectors1(ref Unsafe.Add(ref a, (nuint)r * rowStride), rowStride, depthStride, depth,
-                    ref Unsafe.Add(ref b, column), (nuint)ldb, ref Unsafe.Add(ref product, r * ldc + column), (nuint)ldc);
+                    ref Unsafe.Add(ref b, column), (nuint)ldb, ref Unsafe.Add(ref product, r * ldc + column), (nuint)ldc, accumulate);
             }
         }
     }
@@ -772,10 +781,10 @@ internal static class SimdWinograd
 
     /// <summary>
     /// dweight[o, i, ·, ·] (+)= Gᵀ Mw_io G for the input channels i of one group of <see cref="FilterGroup"/> (item
-    /// i writes runs of 9 floats next to those of i ± 1), 16 output channels at a time, Mw being the sum of the chunks'
-    /// partials (added in chunk order).
+    /// i writes runs of 9 floats next to those of i ± 1), 16 output channels at a time, Mw being the sum of the
+    /// <paramref name="slices"/> partial slices (added in order).
     /// </summary>
-    private readonly struct FilterGradients(AlignedFloats partials, int chunks, int partialLength, float[] dweight, Channels c, int inRows, bool accumulate)
+    private readonly struct FilterGradients(AlignedFloats partials, int slices, int partialLength, float[] dweight, Channels c, int inRows, bool accumulate)
         : IParallelBody
     {
         public void Run(int group)
@@ -797,13 +806,13 @@ internal static class SimdWinograd
             nuint pointStride = (nuint)(inRows * c.OutPadded);
             for (int block = 0; block < c.OutPadded; block += Lanes)
             {
-                for (int chunk = 0; chunk < chunks; chunk++)
+                for (int slice = 0; slice < slices; slice++)
                 {
-                    ref float source = ref Unsafe.Add(ref m0, chunk * partialLength + i * c.OutPadded + block);
+                    ref float source = ref Unsafe.Add(ref m0, slice * partialLength + i * c.OutPadded + block);
                     for (int xi = 0; xi < Points; xi++)
                     {
                         var value = Vector512.LoadUnsafe(ref source, (nuint)xi * pointStride);
-                        m[xi] = chunk == 0 ? value : m[xi] + value;
+                        m[xi] = slice == 0 ? value : m[xi] + value;
                     }
                 }
 

@@ -8,7 +8,8 @@ namespace JointDiffusion.Gpu.Backends.Simd;
 /// R rows × V vectors of 16 columns (Vector512), the R·V sums in registers. A is read by broadcast with free
 /// strides (row r, depth k at a + r·rowStride + k·depthStride), so one kernel serves both the forward product
 /// (rows are tiles, depth is input channels: A row-major) and the weight gradient's (rows are input channels,
-/// depth is tiles: A transposed). B rows are bStride apart, C rows cStride apart; C is overwritten.
+/// depth is tiles: A transposed). B rows are bStride apart, C rows cStride apart; C is overwritten, or added to with
+/// accumulate (the sums then start from C's values).
 /// </summary>
 /// <remarks>
 /// Block shapes for AVX-512's 32 registers: 6×4 (24 accumulators, 4 B vectors, 1 broadcast), 8×2 (16) and 8×1 (8,
@@ -26,7 +27,8 @@ internal static class SimdWinogradGemm
     /// <summary>6 rows × 4 vectors (64 columns).</summary>
     [SkipLocalsInit]
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Rows6Vectors4(ref float a, nuint rowStride, nuint depthStride, int depth, ref float b, nuint bStride, ref float c, nuint cStride)
+    public static void Rows6Vectors4(ref float a, nuint rowStride, nuint depthStride, int depth, ref float b, nuint bStride, ref float c, nuint cStride,
+        bool accumulate)
     {
         ref float a0 = ref a;
         ref float a1 = ref Unsafe.Add(ref a, 1 * rowStride);
@@ -34,12 +36,30 @@ internal static class SimdWinogradGemm
         ref float a3 = ref Unsafe.Add(ref a, 3 * rowStride);
         ref float a4 = ref Unsafe.Add(ref a, 4 * rowStride);
         ref float a5 = ref Unsafe.Add(ref a, 5 * rowStride);
-        var c00 = Vector512<float>.Zero; var c01 = Vector512<float>.Zero; var c02 = Vector512<float>.Zero; var c03 = Vector512<float>.Zero;
-        var c10 = Vector512<float>.Zero; var c11 = Vector512<float>.Zero; var c12 = Vector512<float>.Zero; var c13 = Vector512<float>.Zero;
-        var c20 = Vector512<float>.Zero; var c21 = Vector512<float>.Zero; var c22 = Vector512<float>.Zero; var c23 = Vector512<float>.Zero;
-        var c30 = Vector512<float>.Zero; var c31 = Vector512<float>.Zero; var c32 = Vector512<float>.Zero; var c33 = Vector512<float>.Zero;
-        var c40 = Vector512<float>.Zero; var c41 = Vector512<float>.Zero; var c42 = Vector512<float>.Zero; var c43 = Vector512<float>.Zero;
-        var c50 = Vector512<float>.Zero; var c51 = Vector512<float>.Zero; var c52 = Vector512<float>.Zero; var c53 = Vector512<float>.Zero;
+        var c00 = Start(accumulate, ref c, 0);
+        var c01 = Start(accumulate, ref c, 16);
+        var c02 = Start(accumulate, ref c, 32);
+        var c03 = Start(accumulate, ref c, 48);
+        var c10 = Start(accumulate, ref c, 1 * cStride);
+        var c11 = Start(accumulate, ref c, 1 * cStride + 16);
+        var c12 = Start(accumulate, ref c, 1 * cStride + 32);
+        var c13 = Start(accumulate, ref c, 1 * cStride + 48);
+        var c20 = Start(accumulate, ref c, 2 * cStride);
+        var c21 = Start(accumulate, ref c, 2 * cStride + 16);
+        var c22 = Start(accumulate, ref c, 2 * cStride + 32);
+        var c23 = Start(accumulate, ref c, 2 * cStride + 48);
+        var c30 = Start(accumulate, ref c, 3 * cStride);
+        var c31 = Start(accumulate, ref c, 3 * cStride + 16);
+        var c32 = Start(accumulate, ref c, 3 * cStride + 32);
+        var c33 = Start(accumulate, ref c, 3 * cStride + 48);
+        var c40 = Start(accumulate, ref c, 4 * cStride);
+        var c41 = Start(accumulate, ref c, 4 * cStride + 16);
+        var c42 = Start(accumulate, ref c, 4 * cStride + 32);
+        var c43 = Start(accumulate, ref c, 4 * cStride + 48);
+        var c50 = Start(accumulate, ref c, 5 * cStride);
+        var c51 = Start(accumulate, ref c, 5 * cStride + 16);
+        var c52 = Start(accumulate, ref c, 5 * cStride + 32);
+        var c53 = Start(accumulate, ref c, 5 * cStride + 48);
         nuint k = 0;
         for (int i = 0; i < depth; i++, k += depthStride)
         {
@@ -109,7 +129,8 @@ internal static class SimdWinogradGemm
     /// <summary>8 rows × 2 vectors (32 columns).</summary>
     [SkipLocalsInit]
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Rows8Vectors2(ref float a, nuint rowStride, nuint depthStride, int depth, ref float b, nuint bStride, ref float c, nuint cStride)
+    public static void Rows8Vectors2(ref float a, nuint rowStride, nuint depthStride, int depth, ref float b, nuint bStride, ref float c, nuint cStride,
+        bool accumulate)
     {
         ref float a0 = ref a;
         ref float a1 = ref Unsafe.Add(ref a, 1 * rowStride);
@@ -119,14 +140,22 @@ internal static class SimdWinogradGemm
         ref float a5 = ref Unsafe.Add(ref a, 5 * rowStride);
         ref float a6 = ref Unsafe.Add(ref a, 6 * rowStride);
         ref float a7 = ref Unsafe.Add(ref a, 7 * rowStride);
-        var c00 = Vector512<float>.Zero; var c01 = Vector512<float>.Zero;
-        var c10 = Vector512<float>.Zero; var c11 = Vector512<float>.Zero;
-        var c20 = Vector512<float>.Zero; var c21 = Vector512<float>.Zero;
-        var c30 = Vector512<float>.Zero; var c31 = Vector512<float>.Zero;
-        var c40 = Vector512<float>.Zero; var c41 = Vector512<float>.Zero;
-        var c50 = Vector512<float>.Zero; var c51 = Vector512<float>.Zero;
-        var c60 = Vector512<float>.Zero; var c61 = Vector512<float>.Zero;
-        var c70 = Vector512<float>.Zero; var c71 = Vector512<float>.Zero;
+        var c00 = Start(accumulate, ref c, 0);
+        var c01 = Start(accumulate, ref c, 16);
+        var c10 = Start(accumulate, ref c, 1 * cStride);
+        var c11 = Start(accumulate, ref c, 1 * cStride + 16);
+        var c20 = Start(accumulate, ref c, 2 * cStride);
+        var c21 = Start(accumulate, ref c, 2 * cStride + 16);
+        var c30 = Start(accumulate, ref c, 3 * cStride);
+        var c31 = Start(accumulate, ref c, 3 * cStride + 16);
+        var c40 = Start(accumulate, ref c, 4 * cStride);
+        var c41 = Start(accumulate, ref c, 4 * cStride + 16);
+        var c50 = Start(accumulate, ref c, 5 * cStride);
+        var c51 = Start(accumulate, ref c, 5 * cStride + 16);
+        var c60 = Start(accumulate, ref c, 6 * cStride);
+        var c61 = Start(accumulate, ref c, 6 * cStride + 16);
+        var c70 = Start(accumulate, ref c, 7 * cStride);
+        var c71 = Start(accumulate, ref c, 7 * cStride + 16);
         nuint k = 0;
         for (int i = 0; i < depth; i++, k += depthStride)
         {
@@ -180,7 +209,8 @@ internal static class SimdWinogradGemm
     /// <summary>8 rows × 1 vector (16 columns).</summary>
     [SkipLocalsInit]
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Rows8Vectors1(ref float a, nuint rowStride, nuint depthStride, int depth, ref float b, nuint bStride, ref float c, nuint cStride)
+    public static void Rows8Vectors1(ref float a, nuint rowStride, nuint depthStride, int depth, ref float b, nuint bStride, ref float c, nuint cStride,
+        bool accumulate)
     {
         ref float a0 = ref a;
         ref float a1 = ref Unsafe.Add(ref a, 1 * rowStride);
@@ -190,14 +220,14 @@ internal static class SimdWinogradGemm
         ref float a5 = ref Unsafe.Add(ref a, 5 * rowStride);
         ref float a6 = ref Unsafe.Add(ref a, 6 * rowStride);
         ref float a7 = ref Unsafe.Add(ref a, 7 * rowStride);
-        var c00 = Vector512<float>.Zero;
-        var c10 = Vector512<float>.Zero;
-        var c20 = Vector512<float>.Zero;
-        var c30 = Vector512<float>.Zero;
-        var c40 = Vector512<float>.Zero;
-        var c50 = Vector512<float>.Zero;
-        var c60 = Vector512<float>.Zero;
-        var c70 = Vector512<float>.Zero;
+        var c00 = Start(accumulate, ref c, 0);
+        var c10 = Start(accumulate, ref c, 1 * cStride);
+        var c20 = Start(accumulate, ref c, 2 * cStride);
+        var c30 = Start(accumulate, ref c, 3 * cStride);
+        var c40 = Start(accumulate, ref c, 4 * cStride);
+        var c50 = Start(accumulate, ref c, 5 * cStride);
+        var c60 = Start(accumulate, ref c, 6 * cStride);
+        var c70 = Start(accumulate, ref c, 7 * cStride);
         nuint k = 0;
         for (int i = 0; i < depth; i++, k += depthStride)
         {
@@ -230,4 +260,8 @@ internal static class SimdWinogradGemm
         c60.StoreUnsafe(ref Unsafe.Add(ref c, 6 * cStride), 0);
         c70.StoreUnsafe(ref Unsafe.Add(ref c, 7 * cStride), 0);
     }
+
+    /// <summary>An accumulator's start: C's value there with <paramref name="accumulate"/>, else zero.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> Start(bool accumulate, ref float c, nuint at) => accumulate ? Vector512.LoadUnsafe(ref c, at) : Vector512<float>.Zero;
 }
