@@ -10,7 +10,7 @@ namespace JointDiffusion.Gpu.Tests.Autodiff;
 /// gradient, and the SIMD backend's weight gradient then reads x and dy as the forward and backward-data passes packed
 /// them. The gradients must be the very bits of the same ops run without workspaces, on a fresh tape and on a reset one.
 /// </summary>
-public sealed class ConvWorkspaceTests : IDisposable
+public sealed unsafe class ConvWorkspaceTests : IDisposable
 {
     // 32 channels and 2·4·4 = 32 tiles: every convolution here goes through Winograd.
     private const int N = 2, C = 32, H = 16, W = 16;
@@ -73,6 +73,29 @@ public sealed class ConvWorkspaceTests : IDisposable
             Assert.Equal(db2.ToArray(), gb.ToArray());
             Assert.Equal(dw1.ToArray(), g1.ToArray());
         }
+    }
+
+    [Fact]
+    public void PackedSource_GrowsForLargerInputs_AndForgetsOnPrepareAndRelease()
+    {
+        var kept = new SimdPackedSource();
+        var source = new float[10];
+        var tiling = new SimdWinogradTiling(1, 4, 4, 1, 1);
+        var small = kept.Prepare(100);
+        Assert.True(small.Array.Length - small.Offset >= 100);
+        kept.Filled(source, tiling, 3);
+        Assert.True(kept.Holds(source, tiling, 3));
+        Assert.False(kept.Holds(source, tiling, 4));
+
+        var large = kept.Prepare(100_000); // a larger convolution in the same workspace: a larger buffer, nothing held
+        Assert.True(large.Array.Length - large.Offset >= 100_000);
+        // On a cache line (a large array: the garbage collector does not move it).
+        Assert.Equal(0, (nint)System.Runtime.CompilerServices.Unsafe.AsPointer(ref large.Start) & 63);
+        Assert.False(kept.Holds(source, tiling, 3));
+        kept.Filled(source, tiling, 3);
+        kept.Release();
+        Assert.False(kept.Holds(source, tiling, 3));
+        kept.Release(); // twice is harmless
     }
 
     [Fact]
