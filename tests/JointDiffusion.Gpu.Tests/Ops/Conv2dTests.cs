@@ -45,6 +45,12 @@ public sealed class Conv2dTests(BackendFixture fixture)
         new(1, 3, 4, 9, 8, 5, 2, 1, false),    // 5×5 kernel
         new(5, 6, 9, 16, 16, 3, 1, 1, true),   // odd batch of NCSNv2-sized planes
         new(2, 5, 6, 40, 36, 3, 1, 1, true),   // planes of many pixel vectors
+        // Weight gradient with the output channels in the lanes (AVX-512, ≥ 16 outputs): SimdConvWeightGradient.
+        new(3, 11, 16, 9, 10, 1, 0, 1, true),  // 1×1, one vector of outputs: a group's 9 pairs span input channels
+        new(2, 5, 32, 12, 12, 3, 2, 2, true),  // dilation 2, one two-vector block
+        new(1, 3, 20, 9, 8, 5, 2, 1, false),   // 5×5 (25 taps: groups straddle channels), 20 outputs: 12 padding lanes
+        new(3, 4, 48, 30, 34, 3, 1, 1, true),  // 48 outputs = a two-vector and a one-vector block; pixel chunks of a few rows
+        new(1, 64, 64, 16, 16, 3, 1, 1, false), // 64 pair groups: several per work item, several items per block
     ];
 
     private static readonly Case[] IlgpuCases =

@@ -11,7 +11,8 @@ namespace JointDiffusion.Gpu.Backends.Simd;
 /// Register-blocked, vectorised, multithreaded stride-1 conv2d for the SIMD backend. Arrays are NCHW
 /// row-major: x [n,cin,h,w], weight [cout,cin,k,k], y [n,cout,ho,wo] with ho = h + 2·pad − dil·(k−1). Given
 /// <c>filters</c> (forward, backward-data) or <c>winograd</c> (weight gradient), wide 3x3 layers go to
-/// <see cref="SimdWinograd"/> instead (<see cref="SimdWinograd.Applies"/>); these are the direct kernels.
+/// <see cref="SimdWinograd"/> instead (<see cref="SimdWinograd.Applies"/>); these are the direct kernels. On AVX-512 the
+/// direct weight gradient of a layer with 16 or more output channels is <see cref="SimdConvWeightGradient"/>'s.
 /// </summary>
 /// <remarks>
 /// Every op first copies its spatial operand into zero-padded planes (<see cref="SimdConvGeometry"/>) so the
@@ -104,7 +105,11 @@ internal static class SimdConv2d
             }
         }
 
-        if (Vector512.IsHardwareAccelerated)
+        if (dweight is not null && SimdConvWeightGradient.Applies(cout, h + 2 * pad - dil * (k - 1), w + 2 * pad - dil * (k - 1)))
+        {
+            SimdConvWeightGradient.Run(x, dy, dweight, dbias, n, cin, h, w, cout, k, pad, dil, accumulate);
+        }
+        else if (Vector512.IsHardwareAccelerated)
         {
             WeightGradient<SimdConvLanes512, Vector512<float>>(x, dy, dweight, dbias, n, cin, h, w, cout, k, pad, dil, accumulate, wideTiles: true);
         }
