@@ -68,7 +68,11 @@ public sealed class GflopsColumn(bool fastest) : IColumn
 
     /// <inheritdoc/>
     public string GetValue(Summary summary, BenchmarkCase benchmarkCase) =>
-        Gflops(summary, benchmarkCase, fastest) is double g ? g.ToString("F1", CultureInfo.InvariantCulture) : "-";
+        Gflops(summary, benchmarkCase, fastest) is double g ? Format(g) : "-";
+
+    /// <summary>One decimal, or three significant digits below 1 (the ILGPU CPU accelerator runs at 0.01–0.1 GFLOP/s).</summary>
+    public static string Format(double gflops) =>
+        gflops.ToString(gflops >= 1 ? "F1" : "G3", CultureInfo.InvariantCulture);
 
     /// <inheritdoc/>
     public string GetValue(Summary summary, BenchmarkCase benchmarkCase, SummaryStyle style) => GetValue(summary, benchmarkCase);
