@@ -284,7 +284,9 @@ public sealed class SimdWinogradTests(ITestOutputHelper output) : IDisposable
         // and are not bitwise equal to them (they would be if the direct kernels had run).
         SkipUnlessSupported();
         Assert.True(SimdWinograd.Applies(3, 32, 32, 4, 12, 12, 1)); // 4 × 3 × 3 = 36 tiles
-        Assert.False(SimdWinograd.Applies(3, 16, 32, 8, 32, 32, 1)); // too few channels
+        Assert.True(SimdWinograd.Applies(3, 16, 32, 8, 32, 32, 1)); // 16 channels: the fewest
+        Assert.False(SimdWinograd.Applies(3, 8, 32, 8, 32, 32, 1)); // too few channels
+        Assert.False(SimdWinograd.Applies(3, 32, 3, 8, 32, 32, 1)); // the last layer's 3 outputs
         Assert.False(SimdWinograd.Applies(1, 64, 64, 8, 32, 32, 1)); // not 3x3
         Assert.False(SimdWinograd.Applies(3, 128, 128, 1, 16, 16, 1)); // 16 tiles
         Assert.True(SimdWinograd.Applies(3, 64, 64, 2, 16, 16, 1)); // 2 × 4 × 4 = 32 tiles

@@ -33,7 +33,7 @@ public sealed class SimdBackend : ComputeBackend
     /// <summary>
     /// Creates the backend with Winograd F(4x4, 3x3) for the 3x3 convolutions where this machine supports it (AVX-512)
     /// and the layer is wide enough to gain from it (<see cref="SimdWinograd.MinChannels"/> channels each way and
-    /// <see cref="SimdWinograd.MinTiles"/> output tiles; more for the weight gradient), unless the environment variable
+    /// <see cref="SimdWinograd.MinTiles"/> output tiles), unless the environment variable
     /// <c>JOINTDIFF_WINOGRAD</c> is 0.
     /// </summary>
     public SimdBackend()

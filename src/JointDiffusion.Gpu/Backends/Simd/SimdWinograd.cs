@@ -65,11 +65,13 @@ internal static class SimdWinograd
     /// <summary>
     /// Fewest input and output channels for which a convolution (forward, backward-data, weight gradient) goes
     /// through Winograd. Below that the per-tile transforms and layout changes cost about as much as the products they
-    /// save: measured on the 2-vCPU AVX-512 VM (benchmarks/RESULTS.md §6, §7) at batch 8, 16-channel layers ran
-    /// 0.84–1.08x the direct kernels (weight gradient 0.8–0.9x), 16↔32-channel ones 1.0–1.4x, 32- and 64-channel ones
-    /// 1.5–2.4x (weight gradient 1.3–1.4x at 32 channels, 1.3–2.5x at 64).
+    /// save. On the Intel 2-vCPU VM of sessions 3–4 (benchmarks/RESULTS.md §6, §7), before the transform and layout work
+    /// of session 5, 16-channel layers ran 0.84–1.08x the direct kernels at batch 8, so the bar was 32. On the AMD
+    /// EPYC 2-vCPU VM of session 6 (§9) 16-channel layers run 1.2–2.0x the direct forward (weight gradient 0.9–1.15x),
+    /// and whole ngf-16 networks 1.12–1.14x faster at batch 8 and 32 (forward + input VJP, forward + parameter
+    /// gradients; 1.0x at batch 1), so it is 16. Layers of 1 or 3 channels (the first and last) stay direct.
     /// </summary>
-    public const int MinChannels = 32;
+    public const int MinChannels = 16;
 
     /// <summary>Whether this machine runs the Winograd kernels (they are written for AVX-512's 16-float vectors and 32 registers).</summary>
     public static bool Supported => Vector512.IsHardwareAccelerated;
