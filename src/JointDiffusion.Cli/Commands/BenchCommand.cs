@@ -24,8 +24,16 @@ namespace JointDiffusion.Cli.Commands;
 /// </summary>
 internal static class BenchCommand
 {
-    /// <summary>Warm-up runs before every timed series.</summary>
+    /// <summary>Warm-up runs before every timed series (at least; see <see cref="WarmUpTime"/>).</summary>
     private const int WarmUp = 2;
+
+    /// <summary>
+    /// Least warm-up time before the forward, VJP and gradient series: the JIT compiles the methods called once per pass
+    /// (the tape, the network's glue) at tier 0 first and recompiles them after about 30 calls, in the background, so
+    /// two warm-up passes timed partly unoptimised code (fwd + VJP at ngf 64, 64x64x3, batch 1: 68–93 ms after two, 53–56
+    /// ms with tiering off; benchmarks/RESULTS.md §9).
+    /// </summary>
+    private static readonly TimeSpan WarmUpTime = TimeSpan.FromSeconds(1);
 
     /// <summary>Builds the command.</summary>
     public static Command Create(TextWriter stdout)
@@ -78,12 +86,13 @@ internal static class BenchCommand
     /// <summary>Median wall time in milliseconds of <paramref name="iterations"/> runs after the warm-up runs, waiting for the device each time.</summary>
     private static double Median(int iterations, ComputeBackend backend, Action body)
     {
-        for (int i = 0; i < WarmUp; i++)
+        long warmUpStart = Stopwatch.GetTimestamp();
+        for (int i = 0; i < WarmUp || Stopwatch.GetElapsedTime(warmUpStart) < WarmUpTime; i++)
         {
             body();
+            backend.Synchronize();
         }
 
-        backend.Synchronize();
         var times = new double[iterations];
         for (int i = 0; i < iterations; i++)
         {

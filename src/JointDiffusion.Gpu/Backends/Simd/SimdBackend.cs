@@ -302,6 +302,7 @@ public sealed class SimdBackend : ComputeBackend
     /// </summary>
     private readonly struct InstanceNormGradientSums(float[] x, float[] dy, float[] st, double[] sums, int planes, int c, int hw, int per) : IParallelBody
     {
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Run(int plane)
         {
             int n = plane / c, ch = plane % c, o = n * per;
@@ -343,6 +344,7 @@ public sealed class SimdBackend : ComputeBackend
     private readonly struct InstanceNormInputGradient(float[] x, float[] dy, float[] dx, float[] st, float[] ga, double[] sums,
         int planes, int c, int hw, int per, bool accumulate) : IParallelBody
     {
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Run(int plane)
         {
             int n = plane / c, ch = plane % c, o = n * per;
@@ -402,6 +404,7 @@ public sealed class SimdBackend : ComputeBackend
     }
 
     /// <summary>y = ELU(x) (y may be x): 512-bit vectors and <see cref="SimdExp"/> where accelerated, then <see cref="Vector{T}"/>, then scalars.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void EluSpan(ReadOnlySpan<float> x, Span<float> y)
     {
         int done = 0;
@@ -436,6 +439,7 @@ public sealed class SimdBackend : ComputeBackend
     /// <summary>dx (+)= dy·ELU'(x) on [start, start + length); 512-bit vectors where accelerated.</summary>
     private readonly struct EluBackwardChunk(float[] xd, float[] g, float[] o, bool accumulate) : IChunkBody
     {
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Run(int start, int len)
         {
             int done = 0;
@@ -483,6 +487,7 @@ public sealed class SimdBackend : ComputeBackend
     /// </summary>
     private readonly struct EluBackwardFromOutputChunk(float[] yd, float[] g, float[] o, bool accumulate) : IChunkBody
     {
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Run(int start, int len)
         {
             int done = 0;
@@ -668,6 +673,7 @@ public sealed class SimdBackend : ComputeBackend
     private readonly struct BilinearPlane(float[] xd, float[] yd, int hi, int wi, int ho, int wo) : IParallelBody
     {
         [SkipLocalsInit]
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Run(int plane)
         {
             int length = hi * wo + 3 * wo;
@@ -707,6 +713,7 @@ public sealed class SimdBackend : ComputeBackend
         }
 
         /// <summary>y = a·u + b·v.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static void Blend(float a, ReadOnlySpan<float> u, float b, ReadOnlySpan<float> v, Span<float> y)
         {
             int j = 0;
@@ -734,6 +741,7 @@ public sealed class SimdBackend : ComputeBackend
     private readonly struct BilinearBackwardPlane(float[] g, float[] o, int hi, int wi, int ho, int wo, bool accumulate) : IParallelBody
     {
         [SkipLocalsInit]
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Run(int plane)
         {
             int length = hi * wo + 3 * wo;
@@ -781,6 +789,7 @@ public sealed class SimdBackend : ComputeBackend
         }
 
         /// <summary>y += a·x.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static void AddScaled(float a, ReadOnlySpan<float> x, Span<float> y)
         {
             int j = 0;
@@ -878,6 +887,7 @@ public sealed class SimdBackend : ComputeBackend
     /// </summary>
     private readonly struct AdamChunk(float[] p, float[] g, float[] md, float[] vd, AdamStep step) : IChunkBody
     {
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Run(int start, int len)
         {
             var pv = MemoryMarshal.Cast<float, Vector<float>>(p.AsSpan(start, len));
@@ -923,6 +933,7 @@ public sealed class SimdBackend : ComputeBackend
     /// <summary>y = a + b on [start, start + length).</summary>
     private readonly struct AddChunk(float[] ad, float[] bd, float[] yd) : IChunkBody
     {
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Run(int start, int len)
         {
             var av = MemoryMarshal.Cast<float, Vector<float>>(ad.AsSpan(start, len));
@@ -996,6 +1007,7 @@ public sealed class SimdBackend : ComputeBackend
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void AffineSpan(ReadOnlySpan<float> x, float scale, float shift, Span<float> y)
     {
         var xv = MemoryMarshal.Cast<float, Vector<float>>(x);
@@ -1013,6 +1025,7 @@ public sealed class SimdBackend : ComputeBackend
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void AxpySpan(float alpha, ReadOnlySpan<float> x, Span<float> y)
     {
         var xv = MemoryMarshal.Cast<float, Vector<float>>(x);
@@ -1029,6 +1042,7 @@ public sealed class SimdBackend : ComputeBackend
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void MultiplySpan(ReadOnlySpan<float> x, ReadOnlySpan<float> w, Span<float> y)
     {
         var xv = MemoryMarshal.Cast<float, Vector<float>>(x);
@@ -1045,6 +1059,7 @@ public sealed class SimdBackend : ComputeBackend
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void AddScaledSpan(ReadOnlySpan<float> x, float alpha, ReadOnlySpan<float> w, Span<float> y)
     {
         var xv = MemoryMarshal.Cast<float, Vector<float>>(x);
@@ -1134,6 +1149,7 @@ public sealed class SimdBackend : ComputeBackend
     /// <summary>Columns c0 … c1−1 of Aᵀx for samples b0 … b1−1.</summary>
     private readonly struct MatVecColumnTile(float[] a, float[] x, float[] y, int rows, int cols) : IMatVecTile
     {
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Run(int c0, int c1, int b0, int b1)
         {
             int width = c1 - c0;
@@ -1171,6 +1187,7 @@ public sealed class SimdBackend : ComputeBackend
     /// y += x0·a0 + x1·a1 + x2·a2 + x3·a3, added one row after the other, so that each element rounds exactly as
     /// after four <see cref="AxpySpan"/> calls, but with y loaded and stored once per four rows instead of four times.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void AxpyFourRows(float x0, float x1, float x2, float x3,
         ReadOnlySpan<float> a0, ReadOnlySpan<float> a1, ReadOnlySpan<float> a2, ReadOnlySpan<float> a3, Span<float> y)
     {
@@ -1244,6 +1261,7 @@ public sealed class SimdBackend : ComputeBackend
     /// Σ a[i]·b[i] in float with four independent vector accumulators, which hide the latency of the vector add
     /// (one accumulator would serialise every iteration on it), then the scalar tail.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static float DotProduct(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
     {
         b = b[..a.Length];
@@ -1330,6 +1348,7 @@ public sealed class SimdBackend : ComputeBackend
     }
 
     /// <summary>Sum in float vector blocks of 4096, accumulated across blocks in double.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static double SumDouble(ReadOnlySpan<float> x)
     {
         double total = 0;
@@ -1355,6 +1374,7 @@ public sealed class SimdBackend : ComputeBackend
         return total;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static double SumSquaredDeviation(ReadOnlySpan<float> x, float mean)
     {
         double total = 0;

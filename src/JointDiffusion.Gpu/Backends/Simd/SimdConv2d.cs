@@ -339,6 +339,7 @@ internal static class SimdConv2d
         public float Bias;
         public bool Accumulate;
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public readonly void Run(int lane, int output, int length)
         {
             var source = Lanes.Slice(lane, length);
@@ -590,6 +591,7 @@ internal static class SimdConv2d
     private static int TapOffset(in SimdConvGeometry geo, int i, int t, int k, int dil) =>
         i * geo.PlaneStride + t / k * dil * geo.PaddedWidth + t % k * dil;
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static double Sum(ReadOnlySpan<float> values)
     {
         var acc = Vector<float>.Zero;

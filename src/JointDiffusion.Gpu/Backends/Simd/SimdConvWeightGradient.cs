@@ -164,6 +164,7 @@ internal static class SimdConvWeightGradient
         }
 
         /// <summary>rows[p·outPadded + c] = dy[s][o0 + c][p] for c &lt; 16 (0 past the last channel), 16x16 blocks through registers.</summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static void Transpose(float[] dy, int s, int o0, int cout, int outPlane, int outPadded, ref float rows)
         {
             ref float source = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(dy), (s * cout + o0) * outPlane);
@@ -266,6 +267,7 @@ internal static class SimdConvWeightGradient
             }
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         private static void Add(ReadOnlySpan<float> from, Span<float> to)
         {
             int i = 0;
