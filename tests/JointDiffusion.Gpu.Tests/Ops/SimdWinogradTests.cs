@@ -56,6 +56,8 @@ public sealed class SimdWinogradTests(ITestOutputHelper output) : IDisposable
         new(2, 16, 20, 18, 37, 1, 1),   // four-tile rows (whole and ragged), a 2-row bottom edge, a lone tile
         new(8, 32, 32, 32, 32, 1, 1),   // NCSNv2 ngf 32 at batch 8: 512 tiles, 22 blocks
         new(8, 64, 64, 16, 16, 4, 4),   // ... its dilated 64-channel layers
+        new(1, 64, 80, 12, 12, 1, 1),   // weight gradient by points (≤ 64 tiles, ≥ 64 channels): 9 tiles, 4 + 1 output vectors
+        new(2, 96, 64, 16, 16, 2, 2),   // ... 32 tiles, dilation 2
     ];
 
     public static TheoryData<int> CaseIndices => new(Enumerable.Range(0, Cases.Length));

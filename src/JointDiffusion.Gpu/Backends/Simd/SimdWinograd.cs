@@ -28,7 +28,10 @@ namespace JointDiffusion.Gpu.Backends.Simd;
 /// Z (point-major, [ξ][t][channel]) fit in L2 together (about 1 MiB), in groups of consecutive chunks (two per core):
 /// each chunk transforms its tiles and adds its share of every Mw[ξ] into its group's slice; the slices are summed in
 /// group order, so the result does not depend on which thread ran which group. (Keeping V and Z for the whole batch,
-/// as before, streamed them from memory: 1.2–1.4x slower, and slower than the direct kernels at 32 channels.)
+/// as before, streamed them from memory: 1.2–1.4x slower, and slower than the direct kernels at 32 channels.) With at
+/// most 64 tiles, 64 channels or more each way and fewer chunks than two per core, V and Z of every tile are transformed at once (a few MiB at most)
+/// and the products split by point into a single slice (<see cref="PointProducts"/>): the chunks' slices would cost
+/// about as much to sum as the products.
 /// </para>
 /// <para>
 /// Accuracy: the transforms scale values by up to 8 and mix a tile's 36 inputs, so an output's rounding error follows
@@ -198,8 +201,13 @@ internal static class SimdWinograd
         // Chunks of tiles whose transformed inputs and output gradients stay in L2 together, at least one per core.
         int chunkTiles = Math.Min(c.Tiles, Math.Max(RowGroup, WeightGradientChunkBytes / (4 * Points * (c.InPadded + c.OutPadded))));
         int chunks = Math.Max(CeilDiv(c.Tiles, chunkTiles), Math.Min(workers.Concurrency, CeilDiv(c.Tiles, RowGroup)));
+        // Few tiles: too few chunks to keep every core busy twice over (64 tiles of 128 channels: 3 for 2 cores), and their
+        // slices of partials cost about as much to sum as the products: transform every tile at once and split the
+        // products by point into one slice.
+        bool byPoints = c.Tiles <= PointProductsMaxTiles && Math.Min(inChannels, outChannels) >= PointProductsMinChannels
+            && CeilDiv(c.Tiles, chunkTiles) < 2 * workers.Concurrency;
         // Groups of chunks, each summing into one slice of partials: two per core, so that the cores finish together.
-        int groups = Math.Min(chunks, 2 * workers.Concurrency);
+        int groups = byPoints ? 1 : Math.Min(chunks, 2 * workers.Concurrency);
         int partialLength = Points * inRows * c.OutPadded;
         // x as the forward packed it: the same tiling. dy as backward-data packed it: the source of a correlation over the
         // output plane, padded by 2·dilation − pad (crops, when negative, are not reused).
@@ -219,7 +227,15 @@ internal static class SimdWinograd
 
             int rows = haveX ? 0 : samples * tiling.BufferHeight, dyRows = haveDy ? 0 : samples * tiling.OutHeight;
             workers.For(rows + dyRows, new PackBoth(x, dy, packed, packedDy, tiling, c, rows));
-            workers.For(groups, new ChunkProducts(packed, packedDy, dyLayout, partials, origins, tiling, c, inRows, chunks, groups));
+            if (byPoints)
+            {
+                PointProducts(packed, packedDy, dyLayout, partials, origins, tiling, c, inRows);
+            }
+            else
+            {
+                workers.For(groups, new ChunkProducts(packed, packedDy, dyLayout, partials, origins, tiling, c, inRows, chunks, groups));
+            }
+
             workers.For(FilterGroups(inChannels), new FilterGradients(partials, groups, partialLength, dweight, c, inRows, accumulate));
         }
         finally
@@ -472,6 +488,72 @@ internal static class SimdWinograd
                 SimdScratch.Return(v);
             }
         }
+    }
+
+    /// <summary>
+    /// Mw[ξ] = V[ξ]ᵀ·Z[ξ] over every tile into one slice: V and Z of all tiles transformed first (items of
+    /// <see cref="PointTileBlock"/> tiles), then one product per point (36 items). For few tiles, where chunks would be
+    /// too few to share out and their slices would have to be summed.
+    /// </summary>
+    private static void PointProducts(AlignedFloats packed, AlignedFloats packedDy, GradientLayout dyLayout, AlignedFloats products,
+        int[] origins, SimdWinogradTiling tiling, Channels c, int inRows)
+    {
+        var v = SimdScratch.RentAligned(Points * c.Tiles * c.InPadded + RowGroup);
+        var z = SimdScratch.RentAligned(Points * c.Tiles * c.OutPadded);
+        try
+        {
+            v.Slice(Points * c.Tiles * c.InPadded, RowGroup).Clear(); // read (and dropped) by the last row block
+            var workers = SimdWorkers.Shared;
+            workers.For(CeilDiv(c.Tiles, PointTileBlock), new TransformAllTiles(packed, packedDy, dyLayout, v, z, origins, tiling, c));
+            workers.For(Points, new PointProduct(v, z, products, c, inRows));
+        }
+        finally
+        {
+            SimdScratch.Return(z);
+            SimdScratch.Return(v);
+        }
+    }
+
+    /// <summary>
+    /// Most tiles for <see cref="PointProducts"/>. Measured against the chunks (scratch, alternating, session 6's VM;
+    /// benchmarks/RESULTS.md §9): 1.17–1.38x at 128 channels and 32 or 64 tiles (the 32x32 layers of ngf 64 at 64x64,
+    /// batch 1, where summing the chunks' 3 slices took a third of the call), 1.0–1.15x at 64 channels and 32 or 64
+    /// tiles, but 0.93–0.95x at 64 channels and 128 tiles (ngf 32's 16x16 layers at batch 8).
+    /// </summary>
+    private const int PointProductsMaxTiles = 64;
+
+    /// <summary>
+    /// Fewest channels each way for <see cref="PointProducts"/>: at 16 and 32 its 36 small products ran 0.3–0.65x the
+    /// chunks (32 and 64 tiles, same measurements).
+    /// </summary>
+    private const int PointProductsMinChannels = 64;
+
+    /// <summary>Tiles per work item of <see cref="TransformAllTiles"/>.</summary>
+    private const int PointTileBlock = 8;
+
+    /// <summary>Item b: V and Z of tiles 8b … 8b + 7, point-major over all tiles ([ξ][t][channel]).</summary>
+    private readonly struct TransformAllTiles(AlignedFloats packed, AlignedFloats packedDy, GradientLayout dyLayout, AlignedFloats v, AlignedFloats z,
+        int[] origins, SimdWinogradTiling tiling, Channels c) : IParallelBody
+    {
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public void Run(int item)
+        {
+            int first = item * PointTileBlock, end = Math.Min(c.Tiles, first + PointTileBlock);
+            TransformInputs(ref packed.Start, ref Unsafe.Add(ref v.Start, first * c.InPadded), (nuint)(c.Tiles * c.InPadded), c.InPadded, origins,
+                tiling, c, first, end);
+            TransformOutputGradients(ref packedDy.Start, dyLayout, ref Unsafe.Add(ref z.Start, first * c.OutPadded), (nuint)(c.Tiles * c.OutPadded),
+                origins, tiling, c, first, end);
+        }
+    }
+
+    /// <summary>Item ξ: Mw[ξ] = V[ξ]ᵀ·Z[ξ], the sum over every tile.</summary>
+    private readonly struct PointProduct(AlignedFloats v, AlignedFloats z, AlignedFloats products, Channels c, int inRows) : IParallelBody
+    {
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+        public void Run(int xi) =>
+            Multiply(ref Unsafe.Add(ref v.Start, xi * c.Tiles * c.InPadded), 1, (nuint)c.InPadded, c.Tiles,
+                ref Unsafe.Add(ref z.Start, xi * c.Tiles * c.OutPadded), c.OutPadded,
+                ref Unsafe.Add(ref products.Start, xi * inRows * c.OutPadded), c.OutPadded, c.OutPadded, 0, c.In);
     }
 
     /// <summary>
