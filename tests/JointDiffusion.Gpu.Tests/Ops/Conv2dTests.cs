@@ -51,6 +51,7 @@ public sealed class Conv2dTests(BackendFixture fixture)
         new(1, 3, 20, 9, 8, 5, 2, 1, false),   // 5×5 (25 taps: groups straddle channels), 20 outputs: 12 padding lanes
         new(3, 4, 48, 30, 34, 3, 1, 1, true),  // 48 outputs = a two-vector and a one-vector block; pixel chunks of a few rows
         new(1, 64, 64, 16, 16, 3, 1, 1, false), // 64 pair groups: several per work item, several items per block
+        new(2, 20, 37, 16, 13, 1, 0, 1, true), // 1×1 as a matrix product (SimdConv1x1): two 96-pixel runs and a 16-pixel one, 37 rows
     ];
 
     private static readonly Case[] IlgpuCases =

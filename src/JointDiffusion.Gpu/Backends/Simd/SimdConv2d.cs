@@ -12,7 +12,8 @@ namespace JointDiffusion.Gpu.Backends.Simd;
 /// row-major: x [n,cin,h,w], weight [cout,cin,k,k], y [n,cout,ho,wo] with ho = h + 2·pad − dil·(k−1). Given
 /// <c>filters</c> (forward, backward-data) or <c>winograd</c> (weight gradient), wide 3x3 layers go to
 /// <see cref="SimdWinograd"/> instead (<see cref="SimdWinograd.Applies"/>); these are the direct kernels. On AVX-512 the
-/// direct weight gradient of a layer with 16 or more output channels is <see cref="SimdConvWeightGradient"/>'s.
+/// direct weight gradient of a layer with 16 or more output channels is <see cref="SimdConvWeightGradient"/>'s, and 1x1
+/// unpadded forward and backward-data passes are <see cref="SimdConv1x1"/>'s.
 /// </summary>
 /// <remarks>
 /// Every op first copies its spatial operand into zero-padded planes (<see cref="SimdConvGeometry"/>) so the
@@ -35,6 +36,12 @@ internal static class SimdConv2d
     public static void Forward(float[] x, float[] weight, float[]? bias, float[] y,
         int n, int cin, int h, int w, int cout, int k, int pad, int dil, SimdWinogradFilterCache? filters = null, SimdPackedSource? keepInput = null)
     {
+        if (SimdConv1x1.Applies(k, pad))
+        {
+            SimdConv1x1.Forward(x, weight, bias, y, n, cin, cout, h * w);
+            return;
+        }
+
         if (filters is not null && SimdWinograd.Applies(k, cin, cout, n, h + 2 * pad - dil * (k - 1), w + 2 * pad - dil * (k - 1), dil))
         {
             SimdWinograd.Correlate(x, n, cin, h, w, pad, weight, transposedRotated: false, cout, dil, bias, y, accumulate: false, filters, keepInput);
@@ -63,6 +70,12 @@ internal static class SimdConv2d
     {
         int reach = dil * (k - 1);
         int ho = h + 2 * pad - reach, wo = w + 2 * pad - reach;
+        if (SimdConv1x1.Applies(k, pad))
+        {
+            SimdConv1x1.BackwardData(dy, weight, dx, n, cin, cout, h * w, accumulate);
+            return;
+        }
+
         if (filters is not null && SimdWinograd.Applies(k, cout, cin, n, h, w, dil))
         {
             SimdWinograd.Correlate(dy, n, cout, ho, wo, reach - pad, weight, transposedRotated: true, cin, dil, null, dx, accumulate, filters,
