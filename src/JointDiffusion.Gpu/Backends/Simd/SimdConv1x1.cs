@@ -89,16 +89,29 @@ internal static class SimdConv1x1
 
                 for (int row = r; row < Math.Min(r + Rows, rowCount); row++)
                 {
-                    ref float target = ref Unsafe.Add(ref dst, (nint)row * pixels);
-                    ref float rowSums = ref Unsafe.Add(ref sums, (row - r) * Vectors * Lanes);
-                    float add = bias is null ? 0f : bias[row];
-                    for (int p = 0; p < width; p++)
-                    {
-                        float value = Unsafe.Add(ref rowSums, p) + add;
-                        Unsafe.Add(ref target, p) = accumulate ? Unsafe.Add(ref target, p) + value : value;
-                    }
+                    Store(ref Unsafe.Add(ref sums, (row - r) * Vectors * Lanes), width, bias is null ? 0f : bias[row],
+                        ref Unsafe.Add(ref dst, (nint)row * pixels), accumulate);
                 }
             }
+        }
+    }
+
+    /// <summary>target[p] (+)= sums[p] + bias for p &lt; width: whole vectors, then the lanes past them.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Store(ref float sums, int width, float bias, ref float target, bool accumulate)
+    {
+        var b = Vector512.Create(bias);
+        int p = 0;
+        for (; p + Lanes <= width; p += Lanes)
+        {
+            var value = Vector512.LoadUnsafe(ref sums, (nuint)p) + b;
+            (accumulate ? Vector512.LoadUnsafe(ref target, (nuint)p) + value : value).StoreUnsafe(ref target, (nuint)p);
+        }
+
+        for (; p < width; p++)
+        {
+            float value = Unsafe.Add(ref sums, p) + bias;
+            Unsafe.Add(ref target, p) = accumulate ? Unsafe.Add(ref target, p) + value : value;
         }
     }
 

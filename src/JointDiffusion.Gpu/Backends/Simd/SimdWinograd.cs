@@ -29,9 +29,9 @@ namespace JointDiffusion.Gpu.Backends.Simd;
 /// each chunk transforms its tiles and adds its share of every Mw[ξ] into its group's slice; the slices are summed in
 /// group order, so the result does not depend on which thread ran which group. (Keeping V and Z for the whole batch,
 /// as before, streamed them from memory: 1.2–1.4x slower, and slower than the direct kernels at 32 channels.) With at
-/// most 64 tiles, 64 channels or more each way and fewer chunks than two per core, V and Z of every tile are transformed at once (a few MiB at most)
-/// and the products split by point into a single slice (<see cref="PointProducts"/>): the chunks' slices would cost
-/// about as much to sum as the products.
+/// most 64 tiles, 64 channels or more each way and fewer chunks than two per core, V and Z of every tile are
+/// transformed at once (a few MiB at most) and the products split by point into a single slice
+/// (<see cref="PointProducts"/>): the chunks' slices would cost about as much to sum as the products.
 /// </para>
 /// <para>
 /// Accuracy: the transforms scale values by up to 8 and mix a tile's 36 inputs, so an output's rounding error follows
